@@ -1,0 +1,7 @@
+"""Benchmark suites: each module has ``add_arguments(parser)`` and ``run(args) -> dict``.
+
+Suites import heavy libraries inside ``run`` so that ``python -m eval --help`` stays fast.
+"""
+from __future__ import annotations
+
+SUITES: dict = {}

@@ -1,0 +1,39 @@
+"""``ragprune`` command line: wires subcommands together; each lives in its own module.
+
+Each subcommand module has ``add_parser(subparsers)`` and ``run(args) -> int``.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from ragprune.errors import RagpruneError
+
+COMMANDS: list = []
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="ragprune", description="Prune retrieved context before generation.")
+    parser.add_argument("--debug", action="store_true", help="show the traceback of known errors")
+    subparsers = parser.add_subparsers(dest="command", required=True)
+    for module in COMMANDS:
+        module.add_parser(subparsers)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="ragprune: %(levelname)s: %(message)s")
+    try:
+        return args.func(args)
+    except RagpruneError as err:
+        if args.debug:
+            raise
+        print(f"ragprune: error: {err}".replace("\n", " "), file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
