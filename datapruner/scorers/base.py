@@ -16,12 +16,14 @@ class Scorer(ABC):
     """Score every row of a dataset; the result is aligned to the input rows.
 
     Subclasses set ``name``, ``higher_is_harder`` (so selection never guesses what a high score means) and
-    ``needs_labels``, store their parameters unchanged in ``__init__`` and implement ``score``.
+    ``needs_labels`` (and ``default_strategy`` when "hard" is not the natural choice), store their parameters unchanged in ``__init__`` and implement ``score``.
     """
 
     name: ClassVar[str]
     higher_is_harder: ClassVar[bool] = True
     needs_labels: ClassVar[bool] = False
+    #: Strategy ``select`` uses when the caller names none (e.g. semdedup keeps the least redundant rows).
+    default_strategy: ClassVar[str] = "hard"
 
     @abstractmethod
     def score(self, dataset: datasets.Dataset, *, text_column: str = "text",
