@@ -1,0 +1,50 @@
+"""``datapruner`` command line: wires subcommands together; each lives in its own module.
+
+Each subcommand module has ``add_parser(subparsers)`` (which sets ``func``) and ``run(args) -> int``.
+Exit codes: 0 success, 2 user error (one line on stderr, no traceback), 1 crash.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from datapruner.cli import score, select
+from datapruner.errors import DataprunerError
+
+COMMANDS = [score, select]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="datapruner", description="Score training data and keep what matters.")
+    parser.add_argument("--debug", action="store_true", help="show the traceback of known errors")
+    subparsers = parser.add_subparsers(dest="command", required=True)
+    for module in COMMANDS:
+        module.add_parser(subparsers)
+    return parser
+
+
+def _quiet_datasets_logger() -> None:
+    """datasets logs read failures itself; ours reach the user as one line, so silence the duplicate."""
+    from datasets.utils import logging as datasets_logging
+
+    datasets_logging.set_verbosity(logging.CRITICAL)
+    datasets_logging.disable_propagation()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="datapruner: %(message)s")
+    _quiet_datasets_logger()
+    try:
+        return args.func(args)
+    except DataprunerError as err:
+        if args.debug:
+            raise
+        print(f"datapruner: error: {err}".replace("\n", " "), file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

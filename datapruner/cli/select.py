@@ -1,0 +1,54 @@
+"""``datapruner select``: keep a fraction of the rows and write them in the format ``--out`` names."""
+from __future__ import annotations
+
+import argparse
+import logging
+
+from datapruner.cli._options import (add_data_options, add_method_option, add_param_option, add_seed_option,
+                                     check_not_input, label_column, parse_params, write_json)
+
+EXAMPLES = [
+    "datapruner select --data train.jsonl --method el2n --keep 0.3 --out kept.jsonl --report report.json",
+    "datapruner select --data train.parquet --method random --keep 0.5 --strategy balanced --out kept.parquet",
+]
+
+logger = logging.getLogger("datapruner")
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    from datapruner.selection import STRATEGIES
+
+    parser = subparsers.add_parser("select", help="keep the most useful fraction of a dataset",
+                                   epilog="examples:\n  " + "\n  ".join(EXAMPLES),
+                                   formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_data_options(parser)
+    add_method_option(parser)
+    parser.add_argument("--keep", required=True, type=float, help="fraction of rows to keep, in (0, 1]")
+    parser.add_argument("--out", required=True,
+                        help="output: .jsonl/.json/.csv/.parquet file, or a folder (save_to_disk) without extension")
+    parser.add_argument("--strategy", choices=sorted(STRATEGIES), default=None,
+                        help="selection strategy (default: the method's own, 'hard' for most)")
+    parser.add_argument("--scores", default=None,
+                        help="scores .parquet to reuse; written after scoring when it does not exist yet")
+    parser.add_argument("--report", default=None, help="write a JSON report here")
+    add_seed_option(parser)
+    add_param_option(parser)
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from datapruner.io import save_data
+    from datapruner.prune import select_rows
+
+    check_not_input(args.out, args.data)
+    selection = select_rows(args.data, method=args.method, keep=args.keep, strategy=args.strategy,
+                            scores=args.scores, text_column=args.text_column,
+                            label_column=label_column(args.label_column), split=args.split, seed=args.seed,
+                            **parse_params(args.param))
+    save_data(selection.dataset, args.out)
+    if args.report:
+        write_json(args.report, {**selection.report, "data": args.data, "out": args.out})
+    report = selection.report
+    logger.warning("kept %d of %d rows (%s, strategy %s) -> %s", report["rows_out"], report["rows_in"],
+                   args.method, report["parameters"]["strategy"], args.out)
+    return 0

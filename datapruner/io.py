@@ -1,0 +1,213 @@
+"""Data in and out: load any dataset, save it atomically by extension, persist scores with their parameters."""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from datapruner._validation import check_scores
+from datapruner.errors import DataprunerError
+
+#: File extensions ``load_data`` and ``save_data`` understand, mapped to the ``datasets`` builder that reads them.
+FORMATS = {".jsonl": "json", ".json": "json", ".csv": "csv", ".parquet": "parquet"}
+
+__all__ = ["FORMATS", "data_fingerprint", "load_data", "read_scores", "save_data", "write_scores"]
+
+
+def load_data(data: Any, *, split: str = "train") -> Any:
+    """Return a ``datasets.Dataset`` from a Dataset, a DatasetDict, a local file or folder, or a dataset name.
+
+    Args:
+        data: An in-memory ``Dataset`` (returned as is); a ``DatasetDict`` (``split`` is taken); a path to a
+            ``.jsonl``/``.json``/``.csv``/``.parquet`` file or a ``save_to_disk`` folder; otherwise a name that
+            ``datasets.load_dataset`` resolves.
+        split: Split to take from a ``DatasetDict`` or a named dataset.
+
+    Raises:
+        DataprunerError: If the file is missing, unreadable (bad encoding, malformed) or the split is absent.
+    """
+    import datasets
+
+    if isinstance(data, datasets.Dataset):
+        return data
+    if isinstance(data, datasets.DatasetDict):
+        return _take_split(data, split)
+    if not isinstance(data, (str, os.PathLike)):
+        raise DataprunerError(f"data={data!r} is not valid: use a datasets.Dataset, a file path or a dataset name.")
+    path = Path(data)
+    try:
+        if path.is_dir():
+            loaded = datasets.load_from_disk(str(path))
+            return _take_split(loaded, split) if isinstance(loaded, datasets.DatasetDict) else loaded
+        if path.suffix.lower() in FORMATS:
+            if not path.is_file():
+                raise DataprunerError(f"{path} does not exist.")
+            if path.stat().st_size == 0:
+                raise DataprunerError(f"{path} is empty: there are no rows to read.")
+            return datasets.load_dataset(FORMATS[path.suffix.lower()], data_files=str(path), split="train")
+        if path.exists() or os.sep in str(data) or path.suffix:
+            raise DataprunerError(
+                f"cannot read {path}: use a {'/'.join(FORMATS)} file or a save_to_disk folder."
+            )
+        return datasets.load_dataset(str(data), split=split)
+    except DataprunerError:
+        raise
+    except UnicodeDecodeError as err:
+        raise DataprunerError(f"cannot read {path}: it is not valid UTF-8 ({err.reason}); convert it to UTF-8.") \
+            from err
+    except Exception as err:  # datasets/pyarrow raise many types for unreadable input
+        bad_byte = _first_invalid_utf8(path) if path.suffix.lower() in (".jsonl", ".json", ".csv") else None
+        if bad_byte is not None:
+            raise DataprunerError(f"cannot read {path}: it is not valid UTF-8 (first bad byte at offset "
+                                  f"{bad_byte}); convert it to UTF-8.") from err
+        raise DataprunerError(f"cannot read {data}: {_first_line(err)}.") from err
+
+
+def _take_split(dataset_dict: Any, split: str) -> Any:
+    if split not in dataset_dict:
+        raise DataprunerError(f"split={split!r} is not in the dataset: available splits are {sorted(dataset_dict)}.")
+    return dataset_dict[split]
+
+
+def _first_invalid_utf8(path: Path) -> int | None:
+    """Return the offset of the first byte that is not UTF-8, or None (only called after a read failed)."""
+    import codecs
+
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    offset = 0
+    with open(path, "rb") as fh:
+        while chunk := fh.read(1 << 20):
+            try:
+                decoder.decode(chunk)
+            except UnicodeDecodeError as err:
+                return offset + err.start
+            offset += len(chunk)
+    return None
+
+
+def _first_line(err: BaseException) -> str:
+    """Return the innermost cause's first line, which names the real problem."""
+    cause = err
+    while cause.__cause__ is not None or cause.__context__ is not None:
+        cause = cause.__cause__ or cause.__context__
+    text = str(cause).strip().splitlines()
+    return f"{type(cause).__name__}: {text[0]}" if text else type(cause).__name__
+
+
+def save_data(dataset: Any, out: str | os.PathLike[str]) -> Path:
+    """Write ``dataset`` to ``out`` atomically, in the format its extension names; return the path.
+
+    ``.jsonl`` (JSON lines), ``.json`` (one JSON array), ``.csv``, ``.parquet``; a path without extension is a
+    ``save_to_disk`` folder. The file appears whole or not at all: a temporary file is renamed into place.
+    """
+    out = Path(out)
+    suffix = out.suffix.lower()
+    if suffix and suffix not in FORMATS:
+        raise DataprunerError(f"out={str(out)!r} has an unknown extension: use {', '.join(FORMATS)} or no extension "
+                              "for a save_to_disk folder.")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if not suffix:
+        tmp_dir = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp"))
+        try:
+            dataset.save_to_disk(str(tmp_dir / "data"))
+            _replace_dir(tmp_dir / "data", out)
+        finally:
+            shutil.rmtree(tmp_dir, ignore_errors=True)
+        return out
+    fd, tmp_name = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=f".tmp{suffix}")
+    os.close(fd)
+    try:
+        if suffix == ".jsonl":
+            dataset.to_json(tmp_name, lines=True, force_ascii=False)
+        elif suffix == ".json":
+            dataset.to_json(tmp_name, lines=False, orient="records", force_ascii=False)
+        elif suffix == ".csv":
+            dataset.to_csv(tmp_name, index=False)
+        else:
+            dataset.to_parquet(tmp_name)
+        os.replace(tmp_name, out)
+    except BaseException:
+        Path(tmp_name).unlink(missing_ok=True)
+        raise
+    return out
+
+
+def _replace_dir(new: Path, target: Path) -> None:
+    """Move folder ``new`` to ``target``, replacing an existing folder with two renames."""
+    if target.exists():
+        backup = target.with_name(f".{target.name}.old")
+        shutil.rmtree(backup, ignore_errors=True)
+        os.replace(target, backup)
+        os.replace(new, target)
+        shutil.rmtree(backup, ignore_errors=True)
+    else:
+        os.replace(new, target)
+
+
+def data_fingerprint(dataset: Any, columns: list[str] | None = None) -> str:
+    """Return a content hash of ``dataset`` (optionally only ``columns``): same rows, same fingerprint.
+
+    Used to key caches and to check that a scores file belongs to the data it is applied to.
+    """
+    import pyarrow as pa
+
+    if columns is not None:
+        dataset = dataset.select_columns(columns)
+    digest = hashlib.blake2b(digest_size=16)
+    digest.update(str(len(dataset)).encode())
+    for batch in dataset.with_format("arrow").iter(batch_size=65536):
+        sink = pa.BufferOutputStream()
+        with pa.ipc.new_stream(sink, batch.schema) as writer:
+            writer.write_table(batch.combine_chunks() if isinstance(batch, pa.Table) else batch)
+        digest.update(sink.getvalue().to_pybytes())
+    return digest.hexdigest()
+
+
+def write_scores(path: str | os.PathLike[str], scores: npt.ArrayLike, *, meta: dict[str, Any]) -> Path:
+    """Write scores to parquet, one row per data row (``row_id``, ``score``), ``meta`` in the file's metadata."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = Path(path)
+    if path.suffix.lower() != ".parquet":
+        raise DataprunerError(f"scores file {str(path)!r} must end in .parquet.")
+    values = check_scores(scores)
+    table = pa.table({"row_id": np.arange(values.size, dtype=np.int64), "score": values})
+    table = table.replace_schema_metadata({b"datapruner": json.dumps(meta, default=str).encode()})
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        pq.write_table(table, tmp_name)
+        os.replace(tmp_name, path)
+    except BaseException:
+        Path(tmp_name).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def read_scores(path: str | os.PathLike[str]) -> tuple[npt.NDArray[np.float64], dict[str, Any]]:
+    """Return ``(scores, meta)`` from a file written by ``write_scores``, scores ordered by ``row_id``."""
+    import pyarrow.parquet as pq
+
+    path = Path(path)
+    try:
+        table = pq.read_table(path)
+    except Exception as err:
+        raise DataprunerError(f"cannot read scores file {path}: {_first_line(err)}.") from err
+    if not {"row_id", "score"} <= set(table.column_names):
+        raise DataprunerError(f"{path} is not a scores file: it needs the columns 'row_id' and 'score'.")
+    raw = (table.schema.metadata or {}).get(b"datapruner", b"{}")
+    meta = json.loads(raw.decode())
+    row_id = table.column("row_id").to_numpy()
+    order = np.argsort(row_id, kind="stable")
+    if not np.array_equal(row_id[order], np.arange(row_id.size)):
+        raise DataprunerError(f"{path} does not have one score per row id 0..n-1.")
+    return check_scores(table.column("score").to_numpy()[order]), meta

@@ -1,0 +1,186 @@
+"""The public entry points: ``score`` a dataset, ``select`` its most useful rows."""
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from datapruner._validation import check_columns, check_keep, check_option, check_scores
+from datapruner.errors import DataprunerError
+from datapruner.io import data_fingerprint, load_data, read_scores, write_scores
+from datapruner.report import build_report
+from datapruner.scorers import SCORERS, get_scorer
+from datapruner.selection import STRATEGIES, select_indices
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["Selection", "score", "select", "select_rows"]
+
+
+@dataclass(frozen=True)
+class Selection:
+    """The outcome of ``select_rows``.
+
+    Attributes:
+        dataset: The kept rows, every column unchanged, in input order.
+        indices: Positions of the kept rows in the input, ascending, shape ``(n_kept,)``.
+        scores: The score of every input row, shape ``(n_rows,)``.
+        report: JSON-ready summary (rows in/out, per-class counts, score summaries, parameters, timings).
+    """
+
+    dataset: Any
+    indices: npt.NDArray[np.int64]
+    scores: npt.NDArray[np.float64]
+    report: dict[str, Any]
+
+
+def _prepare(data: Any, method: str, split: str, text_column: str, label_column: str | None) -> Any:
+    check_option("method", method, SCORERS)
+    dataset = load_data(data, split=split)
+    if len(dataset) == 0:
+        raise DataprunerError("the dataset is empty: there are no rows to score.")
+    check_columns(dataset.column_names, text_column)
+    if SCORERS[method].needs_labels:
+        if label_column is None:
+            raise DataprunerError(f"method={method!r} needs labels: pass label_column.")
+        check_columns(dataset.column_names, label_column)
+    return dataset
+
+
+def score(data: Any, *, method: str, text_column: str = "text", label_column: str | None = "label",
+          split: str = "train", seed: int = 0, out: str | Path | None = None,
+          **params: Any) -> npt.NDArray[np.float64]:
+    """Return one score per row, shape ``(n_rows,)``; what a high score means depends on the method.
+
+    Args:
+        data: A ``datasets.Dataset``, a local file/folder or a dataset name (see ``datapruner.io.load_data``).
+        method: Scorer name, one of ``sorted(SCORERS)``.
+        text_column: Column holding the text (or numeric features) to score.
+        label_column: Label column; required by label-based methods (el2n, forgetting), else ignored.
+        split: Split to read from a dataset dict or a named dataset.
+        seed: Seed of every random choice of the scorer.
+        out: If given, also write the scores to this ``.parquet`` file with the method and its parameters.
+        **params: Scorer parameters (e.g. ``n_clusters`` for prototype).
+
+    Example:
+        >>> import datasets
+        >>> ds = datasets.Dataset.from_dict({"text": ["a", "b", "c"], "label": [0, 1, 0]})
+        >>> score(ds, method="random").shape
+        (3,)
+    """
+    dataset = _prepare(data, method, split, text_column, label_column)
+    scorer = get_scorer(method, seed=seed, **params)
+    scores = check_scores(scorer.score(dataset, text_column=text_column,
+                                       label_column=label_column if scorer.needs_labels else None),
+                          n_rows=len(dataset))
+    if out is not None:
+        write_scores(out, scores, meta=_scores_meta(scorer, dataset, text_column, label_column))
+    return scores
+
+
+def _scores_meta(scorer: Any, dataset: Any, text_column: str, label_column: str | None) -> dict[str, Any]:
+    return {"method": scorer.name, "params": scorer.get_params(), "higher_is_harder": scorer.higher_is_harder,
+            "n_rows": len(dataset), "text_column": text_column, "label_column": label_column,
+            "data_fingerprint": data_fingerprint(dataset)}
+
+
+def select_rows(data: Any, *, method: str = "random", keep: float, strategy: str | None = None,
+                scores: npt.ArrayLike | str | Path | None = None, text_column: str = "text",
+                label_column: str | None = "label", split: str = "train", seed: int = 0,
+                strategy_params: dict[str, Any] | None = None, **params: Any) -> Selection:
+    """Score (or reuse scores) and keep exactly ``round(keep * n_rows)`` rows; return a ``Selection``.
+
+    Args:
+        data: A ``datasets.Dataset``, a local file/folder or a dataset name.
+        method: Scorer name, one of ``sorted(SCORERS)``.
+        keep: Fraction of rows to keep, in (0, 1].
+        strategy: One of ``sorted(STRATEGIES)``; None uses the scorer's default (``hard`` for most).
+        scores: Precomputed scores (an array, or a ``.parquet`` file from ``score``). A file that does not
+            exist yet is written after scoring, so the next call reuses it.
+        text_column: Column holding the text (or features).
+        label_column: Label column; needed by label-based methods and ``strategy="balanced"``; reported per class
+            when present.
+        split: Split to read.
+        seed: Seed for scoring and sampling strategies.
+        strategy_params: Strategy options (``offset``, ``beta``, ``n_bins``).
+        **params: Scorer parameters.
+    """
+    check_keep(keep)
+    check_option("method", method, SCORERS)
+    scorer_cls = SCORERS[method]
+    strategy = scorer_cls.default_strategy if strategy is None else strategy
+    check_option("strategy", strategy, STRATEGIES)
+    if strategy == "balanced" and label_column is None:
+        raise DataprunerError("strategy='balanced' needs labels: pass label_column.")
+    timings: dict[str, float] = {}
+    started = time.perf_counter()
+    dataset = _prepare(data, method, split, text_column, label_column)
+    if label_column is not None and label_column not in dataset.column_names:
+        if strategy == "balanced":
+            check_columns(dataset.column_names, label_column)
+        label_column = None  # absent labels are fine for label-free methods: just not reported
+    timings["load"] = time.perf_counter() - started
+    started = time.perf_counter()
+    higher_is_harder = scorer_cls.higher_is_harder
+    scores_path = Path(scores) if isinstance(scores, (str, Path)) else None
+    if scores_path is not None and scores_path.exists():
+        values, meta = read_scores(scores_path)
+        _check_scores_match(meta, method, dataset, scores_path)
+        higher_is_harder = bool(meta.get("higher_is_harder", higher_is_harder))
+        values = check_scores(values, n_rows=len(dataset))
+        logger.info("reusing scores from %s", scores_path)
+    elif scores is not None and scores_path is None:
+        values = check_scores(scores, n_rows=len(dataset))
+    else:
+        values = score(dataset, method=method, text_column=text_column, label_column=label_column,
+                       seed=seed, out=scores_path, **params)
+    timings["score"] = time.perf_counter() - started
+    started = time.perf_counter()
+    labels = dataset[label_column] if label_column is not None else None
+    indices = select_indices(values, keep=keep, strategy=strategy, labels=labels,
+                             higher_is_harder=higher_is_harder, seed=seed, **(strategy_params or {}))
+    kept = dataset.select(indices)
+    timings["select"] = time.perf_counter() - started
+    report = build_report(
+        n_rows=len(dataset), indices=indices, scores=values, labels=labels, timings=timings,
+        params={"method": method, "strategy": strategy, "keep": keep, "seed": seed,
+                "text_column": text_column, "label_column": label_column,
+                "higher_is_harder": higher_is_harder, "scorer_params": params,
+                "strategy_params": strategy_params or {}},
+    )
+    return Selection(dataset=kept, indices=indices, scores=values, report=report)
+
+
+def _check_scores_match(meta: dict[str, Any], method: str, dataset: Any, path: Path) -> None:
+    if meta.get("method") not in (None, method):
+        raise DataprunerError(f"{path} holds {meta['method']!r} scores, not {method!r}: pass the matching "
+                              "--method or another scores file.")
+    if meta.get("n_rows") not in (None, len(dataset)):
+        raise DataprunerError(f"{path} has scores for {meta['n_rows']} rows but the data has {len(dataset)}.")
+    fingerprint = meta.get("data_fingerprint")
+    if fingerprint is not None and fingerprint != data_fingerprint(dataset):
+        raise DataprunerError(f"{path} was computed on different data: rescore or pass the matching data.")
+
+
+def select(data: Any, *, method: str = "random", keep: float, strategy: str | None = None,
+           scores: npt.ArrayLike | str | Path | None = None, text_column: str = "text",
+           label_column: str | None = "label", split: str = "train", seed: int = 0,
+           strategy_params: dict[str, Any] | None = None, **params: Any) -> Any:
+    """Return the kept rows as a ``datasets.Dataset`` (every column unchanged, input order).
+
+    Same arguments as ``select_rows``; use that for the indices, scores and report.
+
+    Example:
+        >>> import datasets
+        >>> ds = datasets.Dataset.from_dict({"text": list("abcdefghij"), "label": [0, 1] * 5})
+        >>> select(ds, method="random", keep=0.4, strategy="balanced").num_rows
+        4
+    """
+    return select_rows(data, method=method, keep=keep, strategy=strategy, scores=scores,
+                       text_column=text_column, label_column=label_column, split=split, seed=seed,
+                       strategy_params=strategy_params, **params).dataset

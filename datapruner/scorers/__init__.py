@@ -1,0 +1,31 @@
+"""Scorer registry: a plain dict, one import and one line per scorer."""
+from __future__ import annotations
+
+from typing import Any
+
+from datapruner._validation import check_option
+from datapruner.scorers.base import Scorer
+from datapruner.scorers.random import RandomScorer
+
+SCORERS: dict[str, type[Scorer]] = {
+    "random": RandomScorer,
+}
+
+__all__ = ["SCORERS", "Scorer", "get_scorer"]
+
+
+def get_scorer(name: str, **params: Any) -> Scorer:
+    """Return the scorer registered under ``name``, built with ``params``.
+
+    Raises:
+        DataprunerError: If ``name`` is unknown (the message lists the valid names) or a parameter is not
+            accepted by that scorer.
+    """
+    check_option("method", name, SCORERS)
+    cls = SCORERS[name]
+    try:
+        return cls(**params)
+    except TypeError as err:
+        from datapruner.errors import DataprunerError
+
+        raise DataprunerError(f"method={name!r} does not take these parameters: {err}.") from err

@@ -1,0 +1,72 @@
+"""Selection strategies: turn one score per row into the sorted row indices to keep.
+
+Every strategy receives *hardness* (higher = harder; ``select_indices`` flips scores of scorers whose
+``higher_is_harder`` is False) and returns exactly ``resolve_keep(keep, n_rows)`` unique, sorted indices,
+deterministic for a seed, with ties broken by row order.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from datapruner._validation import as_rng, check_option, check_scores, resolve_keep
+from datapruner.errors import DataprunerError
+from datapruner.selection.balanced import select_balanced
+from datapruner.selection.ccs import select_ccs
+from datapruner.selection.topk import select_easy, select_hard, select_offset
+
+STRATEGIES = {
+    "hard": select_hard,
+    "easy": select_easy,
+    "offset": select_offset,
+    "balanced": select_balanced,
+    "ccs": select_ccs,
+}
+
+__all__ = ["STRATEGIES", "select_indices"]
+
+
+def select_indices(scores: npt.ArrayLike, *, keep: float, strategy: str = "hard",
+                   labels: npt.ArrayLike | None = None, higher_is_harder: bool = True, seed: Any = 0,
+                   **strategy_params: Any) -> npt.NDArray[np.int64]:
+    """Return the sorted indices of the rows to keep.
+
+    Args:
+        scores: One score per row, shape ``(n_rows,)``.
+        keep: Fraction of rows to keep, in (0, 1]; exactly ``round(keep * n_rows)`` rows (at least 1) are kept.
+        strategy: One of ``sorted(STRATEGIES)``: ``hard`` keeps the hardest, ``easy`` the easiest, ``offset`` a
+            window that skips the ``offset`` hardest share, ``balanced`` gives every class an equal quota
+            (hardest first within a class), ``ccs`` is coverage-centric selection over score bins.
+        labels: Class of each row; required by ``balanced``, used by nothing else.
+        higher_is_harder: Whether a higher score means a harder row (the scorer declares it).
+        seed: Seed for the strategies that sample (``ccs``) and for tie-free random order.
+        **strategy_params: Strategy options (``offset`` for offset; ``beta``, ``n_bins`` for ccs).
+
+    Raises:
+        DataprunerError: On a bad ``keep``, an unknown strategy, NaN scores, or missing labels.
+
+    Example:
+        >>> select_indices([0.1, 0.9, 0.5, 0.7], keep=0.5)
+        array([1, 3])
+    """
+    check_option("strategy", strategy, STRATEGIES)
+    hardness = check_scores(scores)
+    n_keep = resolve_keep(keep, hardness.size)
+    if not higher_is_harder:
+        hardness = -hardness
+    label_array = None
+    if labels is not None:
+        label_array = np.asarray(labels)
+        if label_array.shape != hardness.shape:
+            raise DataprunerError(f"there are {label_array.size} labels for {hardness.size} scores.")
+    if strategy == "balanced":
+        if label_array is None:
+            raise DataprunerError("strategy='balanced' needs labels: pass label_column or labels.")
+        strategy_params["labels"] = label_array
+    chosen = STRATEGIES[strategy](hardness, n_keep, rng=as_rng(seed), **strategy_params)
+    chosen = np.unique(np.asarray(chosen, dtype=np.int64))
+    if chosen.size != n_keep:  # a strategy bug, not a user error
+        raise RuntimeError(f"strategy {strategy!r} returned {chosen.size} rows instead of {n_keep}")
+    return chosen
