@@ -16,7 +16,9 @@ class Scorer(ABC):
     """Score every row of a dataset; the result is aligned to the input rows.
 
     Subclasses set ``name``, ``higher_is_harder`` (so selection never guesses what a high score means) and
-    ``needs_labels`` (and ``default_strategy`` when "hard" is not the natural choice), store their parameters unchanged in ``__init__`` and implement ``score``.
+    ``needs_labels`` (and ``default_strategy`` when "hard" is not the natural choice), store their parameters unchanged in ``__init__`` and implement ``score``. Every scorer's ``__init__`` accepts
+    ``seed`` (``datapruner.score`` passes it to all of them; deterministic scorers just record it). Caches key
+    data by ``datapruner.io.data_fingerprint``.
     """
 
     name: ClassVar[str]
