@@ -1,0 +1,202 @@
+"""ragprune.middleware: the plain-Python call, its options and the failure policy (issue 7)."""
+from __future__ import annotations
+
+import doctest
+import logging
+
+import pytest
+
+import ragprune.middleware as mw
+from ragprune.errors import RagpruneError
+from ragprune.middleware import PruneOptions, is_html, prune_documents, prune_passages
+from tests.ragprune._middleware_fakes import BERLIN, CATS, PARIS, QUESTION, FakeHtmlPruner, FakePruner
+
+HTML = "<html><body><nav><p>Home</p></nav><p>Paris is the capital of France.</p><p>Buy shoes now.</p></body></html>"
+
+
+def test_strings_in_strings_out_in_retrieval_order():
+    out = prune_documents(QUESTION, [CATS, BERLIN, PARIS], pruner=FakePruner())
+    assert out == ["Berlin is the capital of Germany. Germany borders France.", "Paris is the capital of France."]
+
+
+def test_dicts_in_dicts_out_with_metadata_and_extra_keys_kept():
+    docs = [{"text": PARIS, "id": "p", "score": 0.3}, {"text": CATS, "id": "c"}]
+    out = prune_documents(QUESTION, docs, pruner=FakePruner())
+    assert [d["id"] for d in out] == ["p"]
+    assert out[0]["text"] == "Paris is the capital of France."
+    assert out[0]["score"] == 0.3
+    meta = out[0]["ragprune"]
+    assert meta["rerank_score"] == 1.0 and meta["kept_sentences"] == [0]
+    assert meta["original_length"] == len(PARIS) and meta["fallback"] is None
+    assert meta["compression"] == pytest.approx(1 - len(out[0]["text"]) / len(PARIS))
+    assert docs[0]["text"] == PARIS  # input not mutated
+
+
+def test_dicts_custom_text_key_and_no_metadata():
+    out = prune_documents(QUESTION, [{"page": PARIS}], pruner=FakePruner(), text_key="page", metadata_key=None)
+    assert out == [{"page": "Paris is the capital of France."}]
+
+
+def test_reorder_by_rerank_score():
+    out = prune_documents(QUESTION, [BERLIN, PARIS], pruner=FakePruner(), reorder=True)
+    assert out[0].startswith("Paris") and out[1].startswith("Berlin")
+    assert prune_documents(QUESTION, [BERLIN, PARIS], pruner=FakePruner())[0].startswith("Berlin")
+
+
+def test_top_k_keeps_highest_rerank():
+    out = prune_documents(QUESTION, [BERLIN, PARIS], pruner=FakePruner(), top_k=1)
+    assert out == ["Paris is the capital of France."]
+
+
+def test_threshold_zero_keeps_everything():
+    out = prune_documents(QUESTION, [PARIS, CATS], pruner=FakePruner(), threshold=0.0)
+    assert out == [PARIS, CATS]
+
+
+def test_max_tokens_is_a_budget_over_all_passages():
+    pruner = FakePruner()
+    docs = [BERLIN, PARIS, BERLIN.replace("Berlin", "Bonn")]
+    full = prune_documents(QUESTION, docs, pruner=pruner, min_kept=0)
+    full_tokens = sum(pruner.count_tokens(t) for t in full)
+    for budget in (1, 5, 6, 9, 12, full_tokens - 1):
+        out = prune_documents(QUESTION, docs, pruner=pruner, max_tokens=budget, min_kept=0)
+        assert sum(pruner.count_tokens(t) for t in out) <= budget
+    # the best sentence (score 1.0, 6 tokens) wins the budget over the 0.5 ones
+    assert prune_documents(QUESTION, docs, pruner=pruner, max_tokens=6) == ["Paris is the capital of France."]
+    assert prune_documents(QUESTION, docs, pruner=pruner, max_tokens=10_000) == full
+
+
+def test_budget_keeps_sentence_order_inside_a_passage():
+    text = "France has a capital. Cats purr. The capital of France is Paris."
+    out = prune_documents(QUESTION, [text], pruner=FakePruner(), threshold=0.0, max_tokens=11)
+    assert out == ["France has a capital. The capital of France is Paris."]
+
+
+def test_min_kept_restores_best_sentence_and_zero_allows_empty():
+    out = prune_documents(QUESTION, [CATS, "Dogs bark. The capital idea."], pruner=FakePruner(), threshold=0.9)
+    assert out == ["The capital idea."]
+    out = prune_documents(QUESTION, [{"text": CATS}], pruner=FakePruner())
+    assert out[0]["ragprune"]["fallback"] == "min_kept" and out[0]["text"] == "Cats sleep a lot."
+    assert prune_documents(QUESTION, [CATS], pruner=FakePruner(), min_kept=0) == []
+    assert len(prune_documents(QUESTION, [CATS, CATS, CATS], pruner=FakePruner(), min_kept=2)) == 2
+    # more than given: all of them
+    assert len(prune_documents(QUESTION, [CATS], pruner=FakePruner(), min_kept=3)) == 1
+
+
+def test_empty_input():
+    assert prune_documents(QUESTION, [], pruner=FakePruner()) == []
+
+
+def test_is_html_sniffing_and_metadata():
+    assert is_html(HTML)
+    assert is_html("<!DOCTYPE html><title>x</title>")
+    assert is_html("<div><p>a</p><p>b</p></div>")
+    assert not is_html("if a < b and b > c then <x>")
+    assert not is_html(PARIS)
+    assert is_html("plain words", {"content_type": "text/html"})
+    assert not is_html(HTML, {"mime_type": "text/plain"})
+
+
+def test_html_goes_through_html_pruner_and_gets_rerank():
+    html_pruner, pruner = FakeHtmlPruner(), FakePruner()
+    out = prune_documents(QUESTION, [{"text": HTML, "id": 1}, {"text": PARIS, "id": 2}], pruner=pruner,
+                          html_pruner=html_pruner)
+    assert html_pruner.calls == [HTML]
+    assert out[0]["text"] == "Paris is the capital of France."
+    assert out[0]["ragprune"]["rerank_score"] == 1.0
+    assert ("prune", 1) in pruner.calls and ("rerank", 1) in pruner.calls
+    out = prune_documents(QUESTION, [HTML], pruner=pruner, html_pruner=html_pruner, html_output="html")
+    assert out == ["<p>Paris is the capital of France.</p>"]
+    # html=False forces text handling
+    unused = FakeHtmlPruner()
+    out = prune_documents(QUESTION, [{"text": HTML}], pruner=pruner, html_pruner=unused, html=False)
+    assert unused.calls == [] and out[0]["ragprune"]["fallback"] is None
+
+
+# ---------------------------------------------------------------- failure policy
+
+
+@pytest.mark.parametrize("error", [RuntimeError("CUDA out of memory"), RagpruneError("checkpoint missing")])
+def test_model_error_fails_open_unpruned_marked_and_logged(error, caplog):
+    docs = [{"text": PARIS}, {"text": CATS}]
+    with caplog.at_level(logging.WARNING, logger="ragprune.middleware"):
+        out = prune_documents(QUESTION, docs, pruner=FakePruner(fail=error))
+    assert [d["text"] for d in out] == [PARIS, CATS]
+    assert all(d["ragprune"]["fallback"] == "model_error" for d in out)
+    assert any("fail-open" in r.getMessage() for r in caplog.records)
+
+
+def test_model_error_fails_closed():
+    with pytest.raises(RagpruneError, match="model_error.*RuntimeError: boom"):
+        prune_documents(QUESTION, [PARIS], pruner=FakePruner(fail=RuntimeError("boom")), on_failure="closed")
+
+
+def test_html_pruner_error_follows_policy():
+    out = prune_documents(QUESTION, [HTML, PARIS], pruner=FakePruner(), html_pruner=FakeHtmlPruner(fail=KeyError("x")))
+    assert out == [HTML, PARIS]
+    with pytest.raises(RagpruneError):
+        prune_documents(QUESTION, [HTML], pruner=FakePruner(), html_pruner=FakeHtmlPruner(fail=KeyError("x")),
+                        on_failure="closed")
+
+
+def test_timeout_fails_open_and_closed():
+    slow = FakePruner(delay=0.5)
+    out = prune_passages(QUESTION, [PARIS, CATS], pruner=slow, options=PruneOptions(timeout=0.05))
+    assert [p.text for p in out] == [PARIS, CATS] and {p.fallback for p in out} == {"timeout"}
+    with pytest.raises(RagpruneError, match="timeout"):
+        prune_documents(QUESTION, [PARIS], pruner=slow, timeout=0.05, on_failure="closed")
+    # a fast call under a timeout is pruned normally
+    assert prune_documents(QUESTION, [PARIS], pruner=FakePruner(), timeout=5) == ["Paris is the capital of France."]
+
+
+def test_oversize_input_fails_open_without_calling_the_model_and_closed_raises():
+    pruner = FakePruner()
+    out = prune_documents(QUESTION, [{"text": PARIS}, {"text": CATS}], pruner=pruner, max_input_chars=50)
+    assert [d["text"] for d in out] == [PARIS, CATS] and out[0]["ragprune"]["fallback"] == "oversize"
+    assert pruner.calls == []
+    with pytest.raises(RagpruneError, match="oversize"):
+        prune_documents(QUESTION, [PARIS], pruner=pruner, max_input_chars=50, on_failure="closed")
+
+
+def test_fail_open_never_drops_passages_even_with_min_kept_zero():
+    out = prune_documents(QUESTION, [CATS], pruner=FakePruner(fail=OSError("disk")), min_kept=0)
+    assert out == [CATS]
+
+
+# ---------------------------------------------------------------- validation
+
+
+@pytest.mark.parametrize("kwargs, name", [
+    ({"threshold": 1.5}, "threshold"), ({"threshold": True}, "threshold"), ({"threshold": float("nan")}, "threshold"),
+    ({"max_tokens": 0}, "max_tokens"), ({"max_tokens": 2.5}, "max_tokens"), ({"top_k": 0}, "top_k"),
+    ({"min_kept": -1}, "min_kept"), ({"min_kept": None}, "min_kept"), ({"on_failure": "ignore"}, "on_failure"),
+    ({"timeout": 0}, "timeout"), ({"max_input_chars": 0}, "max_input_chars"), ({"reorder": 1}, "reorder"),
+    ({"html": "yes"}, "html"), ({"html_output": "md"}, "html_output"), ({"top_k": 1, "min_kept": 2}, "min_kept"),
+])
+def test_bad_options_raise_one_line_error_naming_the_parameter(kwargs, name):
+    pruner = FakePruner()
+    with pytest.raises(RagpruneError) as info:
+        prune_documents(QUESTION, [PARIS], pruner=pruner, **kwargs)
+    message = str(info.value)
+    assert message.startswith(f"{name}=") and "\n" not in message
+    assert pruner.calls == []  # validated before any model call
+
+
+@pytest.mark.parametrize("documents", ["a string", [PARIS, {"text": PARIS}], [{"body": PARIS}], [1, 2], None])
+def test_bad_documents_raise(documents):
+    with pytest.raises(RagpruneError) as info:
+        prune_documents(QUESTION, documents, pruner=FakePruner())
+    assert "\n" not in str(info.value)
+
+
+def test_bad_pruner_output_is_a_model_error():
+    class Short(FakePruner):
+        def prune(self, question, contexts, **kw):  # one result too few
+            return super().prune(question, contexts, **kw)[:-1]
+    out = prune_documents(QUESTION, [{"text": PARIS}, {"text": CATS}], pruner=Short())
+    assert out[0]["ragprune"]["fallback"] == "model_error"
+
+
+def test_docstring_examples_run():
+    failures, tried = doctest.testmod(mw, verbose=False)[:2]
+    assert tried > 0 and failures == 0
