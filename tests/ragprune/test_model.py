@@ -1,0 +1,148 @@
+"""Tests of the pruner cross-encoder: shapes, encoding, sentence scores, checkpoint save/load."""
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from ragprune.errors import RagpruneError
+from ragprune.sentence import model as model_mod
+from ragprune.sentence.model import (
+    DEFAULT_CHECKPOINT,
+    PrunerModel,
+    build_pruner_model,
+    build_tiny_pruner_model,
+    encode_pairs,
+    load_pruner_model,
+    save_pruner_model,
+    sentence_scores,
+)
+from ragprune.sentence.splitter import split_sentences
+
+QUESTIONS = ["Where is Paris?", "Who wrote Hamlet and when was it first performed?"]
+CONTEXTS = ["Paris is in France. It is big.", "Hamlet was written by Shakespeare. It was performed around 1600. " * 3]
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    return build_tiny_pruner_model(seed=0)
+
+
+def test_forward_shapes(tiny) -> None:
+    model, tokenizer = tiny
+    enc = encode_pairs(tokenizer, QUESTIONS, CONTEXTS, max_length=64)
+    model.eval()
+    token_logits, rerank_logits = model(enc["input_ids"], enc["attention_mask"], enc["token_type_ids"])
+    assert token_logits.shape == enc["input_ids"].shape
+    assert rerank_logits.shape == (2,)
+    assert torch.isfinite(token_logits).all() and torch.isfinite(rerank_logits).all()
+    # token_type_ids is optional
+    t2, r2 = model(enc["input_ids"], enc["attention_mask"])
+    assert t2.shape == token_logits.shape and r2.shape == (2,)
+
+
+def test_encode_pairs_marks_only_context_tokens(tiny) -> None:
+    _, tokenizer = tiny
+    enc = encode_pairs(tokenizer, QUESTIONS, CONTEXTS, max_length=32)
+    assert enc["input_ids"].shape[1] <= 32
+    for i, ctx in enumerate(CONTEXTS):
+        mask = enc["context_mask"][i]
+        ids = enc["input_ids"][i][mask]
+        assert tokenizer.cls_token_id not in ids.tolist() and tokenizer.sep_token_id not in ids.tolist()
+        # every context token's offsets point at non-space characters of the context
+        for a, b in enc["offset_mapping"][i][mask].tolist():
+            assert 0 <= a < b <= len(ctx) and not ctx[a:b].isspace()
+        # question tokens are not context tokens
+        assert not mask[1]
+
+
+def test_sentence_scores_average_tokens(tiny) -> None:
+    _, tokenizer = tiny
+    ctx = CONTEXTS[0]
+    spans = split_sentences(ctx)
+    enc = encode_pairs(tokenizer, [QUESTIONS[0]], [ctx])
+    offsets = enc["offset_mapping"][0]
+    mask = enc["context_mask"][0]
+    probs = torch.where(offsets[:, 0] < spans[1][0], 0.9, 0.2)
+    scores = sentence_scores(probs, offsets, mask, spans)
+    assert scores == pytest.approx([0.9, 0.2])
+    # a sentence with no surviving token (truncated away) gets None
+    assert sentence_scores([0.5], [(0, 3)], [True], [(0, 3), (5, 9)]) == [0.5, None]
+
+
+def test_tiny_round_trip(tiny, tmp_path) -> None:
+    model, tokenizer = tiny
+    model.eval()
+    path = save_pruner_model(model, tokenizer, tmp_path / "ck", config={"max_length": 64, "threshold": 0.3},
+                             base_model=None, dtype="float32")
+    loaded, tok2, config = load_pruner_model(path)
+    assert isinstance(loaded, PrunerModel) and not loaded.training
+    assert config["threshold"] == 0.3 and config["max_length"] == 64 and config["base_model"] is None
+    enc = encode_pairs(tok2, QUESTIONS, CONTEXTS, max_length=64)
+    with torch.no_grad():
+        a = model(enc["input_ids"], enc["attention_mask"], enc["token_type_ids"])
+        b = loaded(enc["input_ids"], enc["attention_mask"], enc["token_type_ids"])
+    torch.testing.assert_close(a[0], b[0])
+    torch.testing.assert_close(a[1], b[1])
+
+
+def test_base_round_trip_reattaches_word_embeddings(tmp_path) -> None:
+    model, tokenizer = build_pruner_model(seed=1)
+    model.eval()
+    path = save_pruner_model(model, tokenizer, tmp_path / "ck", config={"max_length": 128, "threshold": 0.5})
+    config = json.loads((path / "config.json").read_text())
+    assert config["word_embeddings"] == "base" and config["dtype"] == "float16"
+    size_mb = (path / "model.safetensors").stat().st_size / 2**20
+    assert size_mb < 25, size_mb  # word embeddings left out, fp16
+    loaded, tok2, _ = load_pruner_model(path)
+    enc = encode_pairs(tok2, QUESTIONS, CONTEXTS, max_length=128)
+    with torch.no_grad():
+        a = model(enc["input_ids"], enc["attention_mask"], enc["token_type_ids"])
+        b = loaded(enc["input_ids"], enc["attention_mask"], enc["token_type_ids"])
+    torch.testing.assert_close(torch.sigmoid(a[0]), torch.sigmoid(b[0]), atol=2e-3, rtol=0)
+    torch.testing.assert_close(torch.sigmoid(a[1]), torch.sigmoid(b[1]), atol=2e-3, rtol=0)
+
+
+def test_save_refuses_to_drop_changed_word_embeddings(tmp_path) -> None:
+    model, tokenizer = build_pruner_model(seed=1)
+    with torch.no_grad():
+        model.encoder.embeddings.word_embeddings.weight[5] += 1.0
+    with pytest.raises(RagpruneError, match="exclude_word_embeddings"):
+        save_pruner_model(model, tokenizer, tmp_path / "ck", config={"max_length": 128, "threshold": 0.5})
+
+
+def test_save_validates_config_and_dtype(tiny, tmp_path) -> None:
+    model, tokenizer = tiny
+    with pytest.raises(RagpruneError, match="threshold"):
+        save_pruner_model(model, tokenizer, tmp_path / "a", config={"max_length": 8}, base_model=None)
+    with pytest.raises(RagpruneError, match="dtype="):
+        save_pruner_model(model, tokenizer, tmp_path / "b", config={"max_length": 8, "threshold": 0.1},
+                          base_model=None, dtype="int4")
+
+
+def test_load_errors(tmp_path, monkeypatch) -> None:
+    with pytest.raises(RagpruneError, match="is not a pruner checkpoint"):
+        load_pruner_model(tmp_path)
+    monkeypatch.setattr(model_mod, "DEFAULT_CHECKPOINT", tmp_path / "nothing")
+    with pytest.raises(RagpruneError, match="default checkpoint is absent"):
+        load_pruner_model()
+
+
+@pytest.mark.skipif(not (DEFAULT_CHECKPOINT / "config.json").exists(), reason="default checkpoint not trained yet")
+def test_default_checkpoint_loads() -> None:
+    model, tokenizer, config = load_pruner_model()
+    for key in ("threshold", "max_length", "base_model", "validation_articles"):
+        assert key in config
+    assert 0.0 <= config["threshold"] <= 1.0
+    total = sum(p.stat().st_size for p in DEFAULT_CHECKPOINT.iterdir() if p.is_file())
+    assert total <= 30 * 10**6
+    q = "When did the 1973 oil crisis begin?"
+    ctx = ("The 1973 oil crisis began in October 1973 when OAPEC proclaimed an oil embargo. "
+           "Penguins are flightless birds living in the Southern Hemisphere.")
+    enc = encode_pairs(tokenizer, [q], [ctx], max_length=config["max_length"])
+    with torch.no_grad():
+        logits, _ = model(enc["input_ids"], enc["attention_mask"], enc["token_type_ids"])
+    scores = sentence_scores(torch.sigmoid(logits[0]), enc["offset_mapping"][0], enc["context_mask"][0],
+                             split_sentences(ctx))
+    assert scores[0] >= config["threshold"] > scores[1]
