@@ -2,5 +2,7 @@
 from __future__ import annotations
 
 from ragprune.errors import RagpruneError
+from ragprune.sentence.pruner import ContextPruner
+from ragprune.types import PruneResult
 
-__all__ = ["RagpruneError"]
+__all__ = ["ContextPruner", "PruneResult", "RagpruneError"]

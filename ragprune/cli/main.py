@@ -8,9 +8,10 @@ import argparse
 import logging
 import sys
 
+from ragprune.cli import prune
 from ragprune.errors import RagpruneError
 
-COMMANDS: list = []
+COMMANDS: list = [prune]
 
 
 def build_parser() -> argparse.ArgumentParser:

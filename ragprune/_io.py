@@ -1,0 +1,84 @@
+"""JSON-lines reading with line-numbered errors, and atomic file writing."""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import IO, Any
+
+from ragprune.errors import RagpruneError
+
+__all__ = ["read_jsonl", "atomic_writer"]
+
+
+def read_jsonl(path: str | os.PathLike[str]) -> Iterator[tuple[int, dict[str, Any]]]:
+    """Yield ``(line_number, record)`` for each non-blank line of a JSON-lines file.
+
+    Line numbers start at 1. Blank lines are skipped. A ``.gz`` suffix is read as gzip.
+
+    Args:
+        path: The file to read.
+
+    Raises:
+        RagpruneError: If the file cannot be read, is not UTF-8, or a line is not a JSON object;
+            the message names the file and the line number.
+    """
+    path = Path(path)
+    try:
+        if path.suffix == ".gz":
+            import gzip
+
+            handle: IO[str] = gzip.open(path, "rt", encoding="utf-8")
+        else:
+            handle = open(path, encoding="utf-8")  # noqa: SIM115 - closed below
+    except OSError as err:
+        raise RagpruneError(f"cannot read {str(path)!r}: {err.strerror or err}.") from err
+    with handle:
+        line_number = 0
+        try:
+            for line_number, line in enumerate(handle, start=1):
+                if not line.strip():
+                    continue
+                try:
+                    record = json.loads(line)
+                except json.JSONDecodeError as err:
+                    raise RagpruneError(
+                        f"{path}: line {line_number} is not valid JSON ({err.msg} at column {err.colno})."
+                    ) from err
+                if not isinstance(record, dict):
+                    raise RagpruneError(
+                        f"{path}: line {line_number} must be a JSON object, got {type(record).__name__}."
+                    )
+                yield line_number, record
+        except UnicodeDecodeError as err:
+            raise RagpruneError(f"{path}: line {line_number + 1} is not UTF-8 text.") from err
+        except OSError as err:  # e.g. a corrupt gzip stream
+            raise RagpruneError(f"{path}: cannot read line {line_number + 1}: {err}.") from err
+
+
+@contextmanager
+def atomic_writer(path: str | os.PathLike[str]) -> Iterator[IO[str]]:
+    """Open a temporary text file next to ``path``; move it onto ``path`` only if the block succeeds.
+
+    If the block raises (including on Ctrl-C), the temporary file is removed and ``path`` is left as it was,
+    so readers never see a partial output file.
+
+    Raises:
+        RagpruneError: If the folder of ``path`` does not exist or is not writable.
+    """
+    path = Path(path)
+    folder = path.parent if str(path.parent) else Path(".")
+    try:
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as err:
+        raise RagpruneError(f"cannot write {str(path)!r}: {err.strerror or err}.") from err
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            yield handle
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
