@@ -51,6 +51,7 @@ def load_data(data: Any, *, split: str = "train") -> Any:
                 raise DataprunerError(f"{path} does not exist.")
             if path.stat().st_size == 0:
                 raise DataprunerError(f"{path} is empty: there are no rows to read.")
+            _check_utf8(path)
             return datasets.load_dataset(FORMATS[path.suffix.lower()], data_files=str(path), split="train")
         if path.exists() or os.sep in str(data) or path.suffix:
             raise DataprunerError(
@@ -63,10 +64,6 @@ def load_data(data: Any, *, split: str = "train") -> Any:
         raise DataprunerError(f"cannot read {path}: it is not valid UTF-8 ({err.reason}); convert it to UTF-8.") \
             from err
     except Exception as err:  # datasets/pyarrow raise many types for unreadable input
-        bad_byte = _first_invalid_utf8(path) if path.suffix.lower() in (".jsonl", ".json", ".csv") else None
-        if bad_byte is not None:
-            raise DataprunerError(f"cannot read {path}: it is not valid UTF-8 (first bad byte at offset "
-                                  f"{bad_byte}); convert it to UTF-8.") from err
         raise DataprunerError(f"cannot read {data}: {_first_line(err)}.") from err
 
 
@@ -76,8 +73,10 @@ def _take_split(dataset_dict: Any, split: str) -> Any:
     return dataset_dict[split]
 
 
-def _first_invalid_utf8(path: Path) -> int | None:
-    """Return the offset of the first byte that is not UTF-8, or None (only called after a read failed)."""
+def _check_utf8(path: Path) -> None:
+    """Reject text files that are not UTF-8 up front: some readers would otherwise load them garbled."""
+    if path.suffix.lower() == ".parquet":
+        return
     import codecs
 
     decoder = codecs.getincrementaldecoder("utf-8")()
@@ -87,9 +86,9 @@ def _first_invalid_utf8(path: Path) -> int | None:
             try:
                 decoder.decode(chunk)
             except UnicodeDecodeError as err:
-                return offset + err.start
+                raise DataprunerError(f"cannot read {path}: it is not valid UTF-8 (first bad byte at offset "
+                                      f"{offset + err.start}); convert it to UTF-8.") from None
             offset += len(chunk)
-    return None
 
 
 def _first_line(err: BaseException) -> str:
@@ -163,9 +162,10 @@ def data_fingerprint(dataset: Any, columns: list[str] | None = None) -> str:
     digest = hashlib.blake2b(digest_size=16)
     digest.update(str(len(dataset)).encode())
     for batch in dataset.with_format("arrow").iter(batch_size=65536):
+        table = batch.replace_schema_metadata(None).combine_chunks()
         sink = pa.BufferOutputStream()
-        with pa.ipc.new_stream(sink, batch.schema) as writer:
-            writer.write_table(batch.combine_chunks() if isinstance(batch, pa.Table) else batch)
+        with pa.ipc.new_stream(sink, table.schema) as writer:
+            writer.write_table(table)
         digest.update(sink.getvalue().to_pybytes())
     return digest.hexdigest()
 

@@ -1,0 +1,191 @@
+"""Data in/out on every format, the score/select API, and the CLI contract end to end."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import datasets
+import numpy as np
+import pytest
+
+import datapruner
+from datapruner import DataprunerError
+from datapruner.cli.main import main
+from datapruner.io import data_fingerprint, load_data, read_scores, save_data, write_scores
+
+FIXTURE = Path(__file__).parent.parent / "fixtures" / "text_noisy.jsonl"
+
+
+@pytest.fixture(scope="module")
+def small() -> datasets.Dataset:
+    return datasets.Dataset.from_dict({
+        "text": [f"sentence number {i} é" for i in range(40)],
+        "label": [i % 2 for i in range(40)],
+        "extra": [{"k": i} for i in range(40)],
+    })
+
+
+@pytest.mark.parametrize("name", ["d.jsonl", "d.json", "d.csv", "d.parquet", "d_folder"])
+def test_every_format_round_trips_unchanged(tmp_path, small, name):
+    data = small.remove_columns("extra") if name.endswith(".csv") else small
+    path = save_data(data, tmp_path / name)
+    back = load_data(str(path))
+    assert back.to_list() == data.to_list()
+    assert not list(tmp_path.glob(".*tmp*")), "temporary files must not remain"
+
+
+def test_save_replaces_existing_folder_atomically(tmp_path, small):
+    save_data(small, tmp_path / "out")
+    save_data(small.select(range(3)), tmp_path / "out")
+    assert load_data(str(tmp_path / "out")).num_rows == 3
+
+
+def test_load_dataset_name_path_is_used_for_names(tmp_path):
+    # a folder holding csv files is resolved by datasets.load_dataset's own builder inference
+    folder = tmp_path / "mydata"
+    folder.mkdir()
+    (folder / "train.csv").write_text("text,label\na,0\nb,1\n", encoding="utf-8")
+    with pytest.raises(DataprunerError):
+        load_data(str(folder))  # a plain folder is not a save_to_disk folder: one clear error
+    ds = load_data(datasets.DatasetDict({"train": datasets.Dataset.from_dict({"text": ["a"]})}))
+    assert ds.num_rows == 1
+
+
+def test_unreadable_inputs(tmp_path):
+    latin = tmp_path / "latin.jsonl"
+    latin.write_bytes('{"text": "caf\xe9"}\n'.encode("latin-1"))
+    with pytest.raises(DataprunerError, match="not valid UTF-8"):
+        load_data(str(latin))
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("")
+    with pytest.raises(DataprunerError, match="empty"):
+        load_data(str(empty))
+    with pytest.raises(DataprunerError, match="does not exist"):
+        load_data(str(tmp_path / "missing.parquet"))
+    with pytest.raises(DataprunerError, match="unknown extension"):
+        save_data(datasets.Dataset.from_dict({"a": [1]}), tmp_path / "x.xlsx")
+
+
+def test_fingerprint_follows_content(small):
+    assert data_fingerprint(small) == data_fingerprint(small.map(lambda r: r))
+    assert data_fingerprint(small) != data_fingerprint(small.select(range(39)))
+    assert data_fingerprint(small.select([1, 0])) != data_fingerprint(small.select([0, 1]))
+
+
+def test_scores_file_round_trip_and_checks(tmp_path):
+    path = write_scores(tmp_path / "s.parquet", [0.3, 0.1], meta={"method": "random", "n_rows": 2})
+    scores, meta = read_scores(path)
+    np.testing.assert_array_equal(scores, [0.3, 0.1])
+    assert meta["method"] == "random"
+    with pytest.raises(DataprunerError, match="NaN"):
+        write_scores(tmp_path / "n.parquet", [0.1, float("nan")], meta={})
+
+
+def test_select_keeps_rows_unchanged_in_input_order(small):
+    selection = datapruner.select_rows(small, method="random", keep=0.25, seed=3)
+    assert selection.dataset.num_rows == 10
+    assert selection.dataset.to_list() == [small[int(i)] for i in selection.indices]
+    assert list(selection.indices) == sorted(selection.indices)
+    assert selection.report["per_class"]["0"]["before"] == 20
+    again = datapruner.select(small, method="random", keep=0.25, seed=3)
+    assert again.to_list() == selection.dataset.to_list()
+
+
+def test_scores_are_reused_and_checked(tmp_path, small):
+    scores_path = tmp_path / "s.parquet"
+    first = datapruner.select_rows(small, method="random", keep=0.5, scores=scores_path, seed=1)
+    assert scores_path.exists()
+    reused = datapruner.select_rows(small, method="random", keep=0.5, scores=scores_path, seed=99)
+    np.testing.assert_array_equal(first.scores, reused.scores)  # seed 99 would give other scores
+    with pytest.raises(DataprunerError, match="different data"):
+        datapruner.select_rows(small.select(range(40)).map(lambda r: {"text": r["text"] + "!"}),
+                               method="random", keep=0.5, scores=scores_path)
+
+
+def test_api_validation_before_work(small):
+    with pytest.raises(DataprunerError, match="method="):
+        datapruner.select(small, method="nope", keep=0.5)
+    with pytest.raises(DataprunerError, match="column 'body'"):
+        datapruner.select(small, method="random", keep=0.5, text_column="body")
+    with pytest.raises(DataprunerError, match="empty"):
+        datapruner.select(small.select([]), method="random", keep=0.5)
+    with pytest.raises(DataprunerError, match="balanced"):
+        datapruner.select(small, method="random", keep=0.5, strategy="balanced", label_column=None)
+
+
+@pytest.mark.parametrize("out_name", ["kept.jsonl", "kept.json", "kept.csv", "kept.parquet", "kept_dir"])
+def test_cli_select_every_output_format(tmp_path, out_name):
+    out = tmp_path / out_name
+    report = tmp_path / "report.json"
+    before = FIXTURE.read_bytes()
+    code = main(["select", "--data", str(FIXTURE), "--method", "random", "--keep", "0.3", "--out", str(out),
+                 "--strategy", "balanced", "--report", str(report)])
+    assert code == 0
+    assert FIXTURE.read_bytes() == before, "the input must never be modified"
+    kept = load_data(str(out))
+    assert kept.num_rows == 60 and kept.column_names == ["text", "label", "is_noisy"]
+    payload = json.loads(report.read_text())
+    assert payload["rows_in"] == 200 and payload["rows_out"] == 60
+    assert payload["per_class"]["0"]["after"] == payload["per_class"]["1"]["after"] == 30
+    assert {"parameters", "scores", "timings_s"} <= payload.keys()
+
+
+def test_cli_score_then_select_reuses_scores(tmp_path):
+    scores = tmp_path / "s.parquet"
+    assert main(["score", "--data", str(FIXTURE), "--method", "random", "--out", str(scores), "--seed", "4"]) == 0
+    assert main(["select", "--data", str(FIXTURE), "--method", "random", "--keep", "0.5", "--scores", str(scores),
+                 "--out", str(tmp_path / "a.jsonl")]) == 0
+    values, meta = read_scores(scores)
+    assert meta["params"]["seed"] == 4 and values.size == 200
+
+
+BAD_CASES = {
+    "missing file": (["--data", "{tmp}/nope.jsonl"], "does not exist"),
+    "missing column": (["--data", "{fixture}", "--text-column", "body"], "column 'body'"),
+    "keep above 1": (["--data", "{fixture}", "--keep", "1.5"], "keep=1.5"),
+    "keep zero": (["--data", "{fixture}", "--keep", "0"], "keep=0.0"),
+    "unknown method": (["--data", "{fixture}", "--method", "magic"], "method='magic'"),
+    "empty dataset": (["--data", "{tmp}/empty.jsonl"], "empty"),
+    "bad encoding": (["--data", "{tmp}/latin.csv"], "UTF-8"),
+    "nan scores": (["--data", "{fixture}", "--scores", "{tmp}/nan.parquet"], "NaN"),
+    "balanced without labels": (["--data", "{fixture}", "--strategy", "balanced", "--label-column", "none"],
+                                "needs labels"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_CASES))
+def test_cli_bad_input_one_line_exit_2(tmp_path, capsys, case):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    (tmp_path / "empty.jsonl").write_text("")
+    (tmp_path / "latin.csv").write_bytes("text,label\ncaf\xe9,1\n".encode("latin-1"))
+    pq.write_table(pa.table({"row_id": np.arange(200), "score": np.full(200, np.nan)}), tmp_path / "nan.parquet")
+    args, expected = BAD_CASES[case]
+    args = [a.format(tmp=tmp_path, fixture=FIXTURE) for a in args]
+    argv = ["select", "--method", "random", "--keep", "0.5", "--out", str(tmp_path / "out.jsonl")]
+    for flag, value in zip(args[::2], args[1::2]):  # later flags override the defaults above
+        if flag in argv:
+            argv[argv.index(flag) + 1] = value
+        else:
+            argv += [flag, value]
+    code = main(argv)
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2
+    assert len(err) == 1 and err[0].startswith("datapruner: error:") and expected in err[0]
+    assert not (tmp_path / "out.jsonl").exists(), "no output may appear on failure"
+
+
+def test_cli_subprocess_smoke(tmp_path):
+    out = tmp_path / "kept.parquet"
+    ok = subprocess.run([sys.executable, "-m", "datapruner.cli.main", "select", "--data", str(FIXTURE),
+                         "--method", "random", "--keep", "0.1", "--out", str(out)],
+                        capture_output=True, text=True, timeout=120)
+    assert ok.returncode == 0, ok.stderr
+    assert load_data(str(out)).num_rows == 20
+    bad = subprocess.run([sys.executable, "-m", "datapruner.cli.main", "select", "--data", str(tmp_path / "x.jsonl"),
+                          "--method", "random", "--keep", "0.1", "--out", str(out)],
+                         capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr
