@@ -21,15 +21,12 @@ import shutil
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
-if TYPE_CHECKING:
-    import datasets
-
-__all__ = ["PartsCache", "RowChunkCache", "cache_root", "cache_key", "fingerprint_column"]
+__all__ = ["PartsCache", "RowChunkCache", "cache_key", "cache_root"]
 
 logger = logging.getLogger(__name__)
 
@@ -47,35 +44,6 @@ def cache_key(parts: dict[str, Any]) -> str:
     """Return a stable hex key for a dict of JSON-serialisable parts (key order does not matter)."""
     blob = json.dumps(parts, sort_keys=True, default=str).encode("utf-8")
     return hashlib.sha256(blob).hexdigest()[:32]
-
-
-def fingerprint_column(dataset: datasets.Dataset, column: str, *, batch_size: int = 16384) -> str:
-    """Return a hash of the values of ``dataset[column]`` in row order (content only, not the file it came from).
-
-    Two datasets with the same values in the same order get the same fingerprint, wherever they were loaded from;
-    changing, adding, removing or reordering a value changes it.
-    """
-    import pyarrow as pa
-
-    h = hashlib.blake2b(digest_size=20)
-    n = len(dataset)
-    h.update(f"{column}\x00{n}\x00".encode())
-    arrow = dataset.with_format("arrow")
-    for start in range(0, n, batch_size):
-        values = arrow[start:start + batch_size][column]
-        if hasattr(values, "combine_chunks"):
-            values = values.combine_chunks()
-        if pa.types.is_string(values.type) or pa.types.is_large_string(values.type):
-            for text in values.to_pylist():
-                raw = b"\xff" if text is None else text.encode("utf-8", "surrogatepass")
-                h.update(len(raw).to_bytes(8, "little"))
-                h.update(raw)
-        else:
-            for value in values.to_pylist():
-                arr = np.asarray(value, dtype=np.float64) if value is not None else np.array([np.nan])
-                h.update(str(arr.shape).encode())
-                h.update(arr.tobytes())
-    return h.hexdigest()
 
 
 def _atomic_save(path: Path, array: npt.NDArray[Any]) -> None:

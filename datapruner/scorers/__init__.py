@@ -5,10 +5,16 @@ from typing import Any
 
 from datapruner._validation import check_option
 from datapruner.scorers.base import Scorer
+from datapruner.scorers.feature_mapping import FeatureMappingScorer
+from datapruner.scorers.prototype import PrototypeScorer
 from datapruner.scorers.random import RandomScorer
+from datapruner.scorers.semdedup import SemDedupScorer
 
 SCORERS: dict[str, type[Scorer]] = {
     "random": RandomScorer,
+    "prototype": PrototypeScorer,
+    "semdedup": SemDedupScorer,
+    "feature_mapping": FeatureMappingScorer,
 }
 
 __all__ = ["SCORERS", "Scorer", "get_scorer"]
