@@ -1,0 +1,132 @@
+"""``ragprune prune``: end to end in-process and in a subprocess, bad input, atomic output."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from ragprune.cli.main import main
+from ragprune.sentence.model import build_tiny_pruner_model, save_pruner_model
+
+REPO = Path(__file__).resolve().parents[2]
+CONTEXT = "Hamlet is a tragedy by William Shakespeare. It was written around 1600. Paris is in France."
+
+
+@pytest.fixture(scope="module")
+def tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    model, tokenizer = build_tiny_pruner_model(seed=0)
+    path = tmp_path_factory.mktemp("ckpt") / "tiny"
+    save_pruner_model(model, tokenizer, path, config={"max_length": 64, "threshold": 0.5}, base_model=None,
+                      exclude_word_embeddings=False, dtype="float32")
+    return path
+
+
+def _write(path: Path, lines: list) -> Path:
+    path.write_text("".join((x if isinstance(x, str) else json.dumps(x)) + "\n" for x in lines), encoding="utf-8")
+    return path
+
+
+RECORDS = [
+    {"id": 1, "question": "Who wrote Hamlet?", "contexts": [CONTEXT, "Another passage. With two sentences."],
+     "meta": {"source": "test"}},
+    {"id": 2, "question": "Где Москва?", "contexts": ["", "Москва — столица России."]},
+    {"id": 3, "question": "Empty list?", "contexts": []},
+]
+
+
+def test_prune_end_to_end(tmp_path: Path, tiny_checkpoint: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    src = _write(tmp_path / "in.jsonl", RECORDS)
+    out = tmp_path / "out.jsonl"
+    code = main(["prune", "--in", str(src), "--out", str(out), "--threshold", "0", "--model", str(tiny_checkpoint)])
+    assert code == 0, capsys.readouterr().err
+    rows = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    assert len(rows) == len(RECORDS)
+    for row, record in zip(rows, RECORDS):
+        assert {k: row[k] for k in record} == record  # every input field kept unchanged
+        assert len(row["pruned"]) == len(record["contexts"]) == len(row["rerank"])
+        assert all(isinstance(x, float) and 0 <= x <= 1 for x in row["rerank"])
+    assert rows[0]["pruned"] == [CONTEXT, "Another passage. With two sentences."]  # threshold 0 keeps all
+    assert rows[1]["pruned"][0] == "" and rows[1]["rerank"][0] == 0.0
+
+
+def test_threshold_and_budget_shrink_output(tmp_path: Path, tiny_checkpoint: Path) -> None:
+    src = _write(tmp_path / "in.jsonl", RECORDS[:1])
+    out_all, out_none, out_budget = tmp_path / "a.jsonl", tmp_path / "b.jsonl", tmp_path / "c.jsonl"
+    base = ["prune", "--in", str(src), "--model", str(tiny_checkpoint)]
+    assert main(base + ["--out", str(out_all), "--threshold", "0"]) == 0
+    assert main(base + ["--out", str(out_none), "--threshold", "1"]) == 0
+    assert main(base + ["--out", str(out_budget), "--threshold", "0", "--max-tokens", "8"]) == 0
+    assert json.loads(out_none.read_text())["pruned"] == ["", ""]
+    budget = json.loads(out_budget.read_text())["pruned"]
+    assert 0 < sum(len(p) for p in budget) < sum(len(p) for p in json.loads(out_all.read_text())["pruned"])
+
+
+@pytest.mark.parametrize(("lines", "message"), [
+    ([RECORDS[0], "{not json"], "line 2 is not valid JSON"),
+    ([RECORDS[0], "", "[1, 2]"], "line 3 must be a JSON object"),
+    ([{"contexts": []}], "line 1: missing key 'question'"),
+    ([{"question": "q?"}], "line 1: missing key 'contexts'"),
+    ([RECORDS[0], {"question": "q?", "contexts": "one string"}], "line 2: 'contexts' must be a list"),
+    ([{"question": "q?", "contexts": ["ok", 7]}], r"line 1: 'contexts'\[1\] must be a string"),
+    ([{"question": "  ", "contexts": ["ok"]}], "line 1: 'question' must be a non-empty string"),
+])
+def test_bad_records_fail_with_line_number_and_no_output(tmp_path: Path, tiny_checkpoint: Path, lines: list,
+                                                         message: str, capsys: pytest.CaptureFixture[str]) -> None:
+    src = _write(tmp_path / "in.jsonl", lines)
+    out = tmp_path / "out.jsonl"
+    code = main(["prune", "--in", str(src), "--out", str(out), "--model", str(tiny_checkpoint)])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.startswith("ragprune: error: ") and err.count("\n") == 1
+    assert __import__("re").search(message, err), err
+    assert not out.exists()
+    assert list(tmp_path.glob(".out.jsonl*")) == []  # no temp file left behind
+
+
+def test_existing_output_untouched_on_error(tmp_path: Path, tiny_checkpoint: Path) -> None:
+    src = _write(tmp_path / "in.jsonl", [RECORDS[0], "oops"])
+    out = tmp_path / "out.jsonl"
+    out.write_text("previous\n")
+    assert main(["prune", "--in", str(src), "--out", str(out), "--model", str(tiny_checkpoint)]) == 2
+    assert out.read_text() == "previous\n"
+
+
+@pytest.mark.parametrize(("flags", "message"), [
+    (["--threshold", "1.5"], "threshold=1.5 is not valid"),
+    (["--threshold", "-0.2"], "threshold=-0.2 is not valid"),
+    (["--max-tokens", "0"], "max-tokens=0 is not valid"),
+    (["--batch-size", "0"], "batch_size=0 is not valid"),
+    (["--model", "/no/such/checkpoint"], "not a pruner checkpoint"),
+])
+def test_bad_options(tmp_path: Path, flags: list[str], message: str, capsys: pytest.CaptureFixture[str]) -> None:
+    src = _write(tmp_path / "in.jsonl", RECORDS[:1])
+    code = main(["prune", "--in", str(src), "--out", str(tmp_path / "o.jsonl"), *flags])
+    err = capsys.readouterr().err
+    assert code == 2 and message in err and err.count("\n") == 1
+    assert not (tmp_path / "o.jsonl").exists()
+
+
+def test_missing_input_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["prune", "--in", str(tmp_path / "nope.jsonl"), "--out", str(tmp_path / "o.jsonl")]) == 2
+    assert "cannot read" in capsys.readouterr().err
+
+
+def test_subprocess_smoke(tmp_path: Path, tiny_checkpoint: Path) -> None:
+    src = _write(tmp_path / "in.jsonl", RECORDS[:2])
+    out = tmp_path / "out.jsonl"
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    ok = subprocess.run([sys.executable, "-m", "ragprune.cli.main", "prune", "--in", str(src), "--out", str(out),
+                         "--model", str(tiny_checkpoint)], capture_output=True, text=True, env=env, timeout=120)
+    assert ok.returncode == 0, ok.stderr
+    assert [len(json.loads(x)["pruned"]) for x in out.read_text().splitlines()] == [2, 2]
+    _write(src, [RECORDS[0], "{broken"])
+    bad = subprocess.run([sys.executable, "-m", "ragprune.cli.main", "prune", "--in", str(src), "--out",
+                          str(tmp_path / "bad.jsonl"), "--model", str(tiny_checkpoint)],
+                         capture_output=True, text=True, env=env, timeout=120)
+    assert bad.returncode == 2
+    assert bad.stderr.strip().splitlines() == [bad.stderr.strip()] and "line 2" in bad.stderr
+    assert "Traceback" not in bad.stderr and not (tmp_path / "bad.jsonl").exists()
