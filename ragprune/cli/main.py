@@ -8,10 +8,10 @@ import argparse
 import logging
 import sys
 
-from ragprune.cli import prune
+from ragprune.cli import prune, serve
 from ragprune.errors import RagpruneError
 
-COMMANDS: list = [prune]
+COMMANDS: list = [prune, serve]
 
 
 def build_parser() -> argparse.ArgumentParser:
