@@ -5,8 +5,10 @@ copied whole: the peak extra memory is one block plus the k-means training sampl
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -15,12 +17,35 @@ import numpy.typing as npt
 from datapruner._validation import as_rng, check_positive_int
 from datapruner.errors import DataprunerError
 
-__all__ = ["assign", "check_features", "default_n_clusters", "fit_centroids", "normalize_rows"]
+__all__ = ["assign", "check_features", "default_n_clusters", "fit_centroids", "normalize_rows", "threads_for"]
 
 logger = logging.getLogger(__name__)
 
 #: Rows per block for norms and assignment (64k x 384 float32 = 96 MiB).
 BLOCK_ROWS = 65536
+
+
+#: Below this many matrix entries (rows x dim) a problem runs on one thread: thread start-up and spin-waiting
+#: cost more than they save, and much more on a busy machine.
+SMALL_PROBLEM = 4_000_000
+
+
+@contextlib.contextmanager
+def threads_for(n_entries: int) -> Iterator[None]:
+    """Run small problems (``n_entries < SMALL_PROBLEM``) on one BLAS/OpenMP thread; leave large ones alone."""
+    if n_entries >= SMALL_PROBLEM:
+        yield
+        return
+    import faiss
+    from threadpoolctl import threadpool_limits
+
+    previous = faiss.omp_get_max_threads()
+    faiss.omp_set_num_threads(1)
+    try:
+        with threadpool_limits(limits=1):
+            yield
+    finally:
+        faiss.omp_set_num_threads(previous)
 
 
 def default_n_clusters(n_rows: int) -> int:

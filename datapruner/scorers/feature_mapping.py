@@ -15,7 +15,8 @@ import numpy.typing as npt
 from datapruner._validation import check_columns
 from datapruner.errors import DataprunerError
 from datapruner.scorers._embedding import check_embedding_options, dataset_features
-from datapruner.scorers._kmeans import assign, check_features, default_n_clusters, fit_centroids, normalize_rows
+from datapruner.scorers._kmeans import (assign, check_features, default_n_clusters, fit_centroids,
+                                         normalize_rows, threads_for)
 from datapruner.scorers.base import Scorer
 
 if TYPE_CHECKING:
@@ -148,9 +149,10 @@ class FeatureMappingScorer(Scorer):
             raise DataprunerError(
                 f"target features have dimension {target.shape[1]} but the source has {source.shape[1]}: "
                 "embed both with the same model or column type.")
-        target = normalize_rows(target)
-        k = self.n_clusters if self.n_clusters is not None else default_n_clusters(target.shape[0])
-        self.target_centroids_ = fit_centroids(target, k, n_iter=self.n_iter,
-                                               sample_per_cluster=self.sample_per_cluster, seed=self.seed)
-        self.cluster_labels_, sims = assign(normalize_rows(source), self.target_centroids_)
+        with threads_for(source.size + target.size):
+            target = normalize_rows(target)
+            k = self.n_clusters if self.n_clusters is not None else default_n_clusters(target.shape[0])
+            self.target_centroids_ = fit_centroids(target, k, n_iter=self.n_iter,
+                                                   sample_per_cluster=self.sample_per_cluster, seed=self.seed)
+            self.cluster_labels_, sims = assign(normalize_rows(source), self.target_centroids_)
         return np.clip(sims.astype(np.float64), -1.0, 1.0)

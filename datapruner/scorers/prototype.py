@@ -12,7 +12,8 @@ import numpy.typing as npt
 
 from datapruner._validation import check_columns
 from datapruner.scorers._embedding import check_embedding_options, dataset_features
-from datapruner.scorers._kmeans import assign, check_features, default_n_clusters, fit_centroids, normalize_rows
+from datapruner.scorers._kmeans import (assign, check_features, default_n_clusters, fit_centroids,
+                                         normalize_rows, threads_for)
 from datapruner.scorers.base import Scorer
 
 if TYPE_CHECKING:
@@ -92,9 +93,11 @@ class PrototypeScorer(Scorer):
     def score_embeddings(self, embeddings: npt.ArrayLike) -> npt.NDArray[np.float64]:
         """Return the scores of precomputed ``(n_rows, dim)`` embeddings (a memory map is not copied whole)."""
         check_embedding_options(self)
-        x = normalize_rows(check_features(embeddings))
-        k = self.n_clusters if self.n_clusters is not None else default_n_clusters(x.shape[0])
-        self.centroids_ = fit_centroids(x, k, n_iter=self.n_iter, sample_per_cluster=self.sample_per_cluster,
-                                        seed=self.seed)
-        self.cluster_labels_, sims = assign(x, self.centroids_)
+        x = check_features(embeddings)
+        with threads_for(x.size):
+            x = normalize_rows(x)
+            k = self.n_clusters if self.n_clusters is not None else default_n_clusters(x.shape[0])
+            self.centroids_ = fit_centroids(x, k, n_iter=self.n_iter, sample_per_cluster=self.sample_per_cluster,
+                                            seed=self.seed)
+            self.cluster_labels_, sims = assign(x, self.centroids_)
         return np.clip(1.0 - sims.astype(np.float64), 0.0, 2.0)

@@ -17,7 +17,8 @@ import numpy.typing as npt
 
 from datapruner._validation import check_columns, check_fraction, check_option
 from datapruner.scorers._embedding import check_embedding_options, dataset_features
-from datapruner.scorers._kmeans import assign, check_features, default_n_clusters, fit_centroids, normalize_rows
+from datapruner.scorers._kmeans import (assign, check_features, default_n_clusters, fit_centroids,
+                                         normalize_rows, threads_for)
 from datapruner.scorers.base import Scorer
 
 if TYPE_CHECKING:
@@ -213,14 +214,16 @@ class SemDedupScorer(Scorer):
     def score_embeddings(self, embeddings: npt.ArrayLike) -> npt.NDArray[np.float64]:
         """Return the scores of precomputed ``(n_rows, dim)`` embeddings (a memory map is not copied whole)."""
         threshold = self._check()
-        x = normalize_rows(check_features(embeddings))
+        x = check_features(embeddings)
         n = x.shape[0]
-        k = self.n_clusters if self.n_clusters is not None else default_n_clusters(n)
-        centroids = fit_centroids(x, k, n_iter=self.n_iter, sample_per_cluster=self.sample_per_cluster,
-                                  seed=self.seed)
-        self.cluster_labels_, centroid_sims = assign(x, centroids)
-        scores, groups = duplicate_groups(x, self.cluster_labels_, max_similarity=threshold,
-                                          centroid_sims=centroid_sims, representative=self.representative)
+        with threads_for(x.size):
+            x = normalize_rows(x)
+            k = self.n_clusters if self.n_clusters is not None else default_n_clusters(n)
+            centroids = fit_centroids(x, k, n_iter=self.n_iter, sample_per_cluster=self.sample_per_cluster,
+                                      seed=self.seed)
+            self.cluster_labels_, centroid_sims = assign(x, centroids)
+            scores, groups = duplicate_groups(x, self.cluster_labels_, max_similarity=threshold,
+                                              centroid_sims=centroid_sims, representative=self.representative)
         self.duplicate_groups_ = groups
         self.is_duplicate_ = np.zeros(n, dtype=bool)
         for g in groups:
