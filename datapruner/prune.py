@@ -11,11 +11,12 @@ import numpy as np
 import numpy.typing as npt
 
 from datapruner._validation import check_columns, check_keep, check_option, check_scores
+from datapruner.engines import ENGINES, get_engine
 from datapruner.errors import DataprunerError
 from datapruner.io import data_fingerprint, load_data, read_scores, write_scores
 from datapruner.report import build_report
 from datapruner.scorers import SCORERS, get_scorer
-from datapruner.selection import STRATEGIES, select_indices
+from datapruner.selection import STRATEGIES
 
 logger = logging.getLogger(__name__)
 
@@ -53,7 +54,7 @@ def _prepare(data: Any, method: str, split: str, text_column: str, label_column:
 
 
 def score(data: Any, *, method: str, text_column: str = "text", label_column: str | None = "label",
-          split: str = "train", seed: int = 0, out: str | Path | None = None,
+          split: str = "train", seed: int = 0, out: str | Path | None = None, engine: str = "local",
           **params: Any) -> npt.NDArray[np.float64]:
     """Return one score per row, shape ``(n_rows,)``; what a high score means depends on the method.
 
@@ -65,6 +66,8 @@ def score(data: Any, *, method: str, text_column: str = "text", label_column: st
         split: Split to read from a dataset dict or a named dataset.
         seed: Seed of every random choice of the scorer.
         out: If given, also write the scores to this ``.parquet`` file with the method and its parameters.
+        engine: Where the work runs, one of ``sorted(ENGINES)``: ``local`` (this process) or ``ray`` (Ray Data
+            batch maps and grouped operations; same scores for the same seed).
         **params: Scorer parameters (e.g. ``n_clusters`` for prototype).
 
     Example:
@@ -73,10 +76,11 @@ def score(data: Any, *, method: str, text_column: str = "text", label_column: st
         >>> score(ds, method="random").shape
         (3,)
     """
+    check_option("engine", engine, ENGINES)
     dataset = _prepare(data, method, split, text_column, label_column)
     scorer = get_scorer(method, seed=seed, **params)
-    scores = check_scores(scorer.score(dataset, text_column=text_column,
-                                       label_column=label_column if scorer.needs_labels else None),
+    scores = check_scores(get_engine(engine).score(scorer, dataset, text_column=text_column,
+                                                   label_column=label_column if scorer.needs_labels else None),
                           n_rows=len(dataset))
     if out is not None:
         write_scores(out, scores, meta=_scores_meta(scorer, dataset, text_column, label_column))
@@ -92,7 +96,7 @@ def _scores_meta(scorer: Any, dataset: Any, text_column: str, label_column: str 
 def select_rows(data: Any, *, method: str = "random", keep: float, strategy: str | None = None,
                 scores: npt.ArrayLike | str | Path | None = None, text_column: str = "text",
                 label_column: str | None = "label", split: str = "train", seed: int = 0,
-                strategy_params: dict[str, Any] | None = None, **params: Any) -> Selection:
+                strategy_params: dict[str, Any] | None = None, engine: str = "local", **params: Any) -> Selection:
     """Score (or reuse scores) and keep exactly ``round(keep * n_rows)`` rows; return a ``Selection``.
 
     Args:
@@ -108,9 +112,11 @@ def select_rows(data: Any, *, method: str = "random", keep: float, strategy: str
         split: Split to read.
         seed: Seed for scoring and sampling strategies.
         strategy_params: Strategy options (``offset``, ``beta``, ``n_bins``).
+        engine: ``local`` or ``ray`` (see ``score``); the same seed selects the same rows on either.
         **params: Scorer parameters.
     """
     check_keep(keep)
+    check_option("engine", engine, ENGINES)
     check_option("method", method, SCORERS)
     scorer_cls = SCORERS[method]
     strategy = scorer_cls.default_strategy if strategy is None else strategy
@@ -138,19 +144,20 @@ def select_rows(data: Any, *, method: str = "random", keep: float, strategy: str
         values = check_scores(scores, n_rows=len(dataset))
     else:
         values = score(dataset, method=method, text_column=text_column, label_column=label_column,
-                       seed=seed, out=scores_path, **params)
+                       seed=seed, out=scores_path, engine=engine, **params)
     timings["score"] = time.perf_counter() - started
     started = time.perf_counter()
     labels = dataset[label_column] if label_column is not None else None
-    indices = select_indices(values, keep=keep, strategy=strategy, labels=labels,
-                             higher_is_harder=higher_is_harder, seed=seed, **(strategy_params or {}))
+    indices = get_engine(engine).select_indices(values, keep=keep, strategy=strategy, labels=labels,
+                                                higher_is_harder=higher_is_harder, seed=seed,
+                                                **(strategy_params or {}))
     kept = dataset.select(indices)
     timings["select"] = time.perf_counter() - started
     report = build_report(
         n_rows=len(dataset), indices=indices, scores=values, labels=labels, timings=timings,
         params={"method": method, "strategy": strategy, "keep": keep, "seed": seed,
                 "text_column": text_column, "label_column": label_column,
-                "higher_is_harder": higher_is_harder, "scorer_params": params,
+                "higher_is_harder": higher_is_harder, "engine": engine, "scorer_params": params,
                 "strategy_params": strategy_params or {}},
     )
     return Selection(dataset=kept, indices=indices, scores=values, report=report)
@@ -170,7 +177,7 @@ def _check_scores_match(meta: dict[str, Any], method: str, dataset: Any, path: P
 def select(data: Any, *, method: str = "random", keep: float, strategy: str | None = None,
            scores: npt.ArrayLike | str | Path | None = None, text_column: str = "text",
            label_column: str | None = "label", split: str = "train", seed: int = 0,
-           strategy_params: dict[str, Any] | None = None, **params: Any) -> Any:
+           strategy_params: dict[str, Any] | None = None, engine: str = "local", **params: Any) -> Any:
     """Return the kept rows as a ``datasets.Dataset`` (every column unchanged, input order).
 
     Same arguments as ``select_rows``; use that for the indices, scores and report.
@@ -183,4 +190,4 @@ def select(data: Any, *, method: str = "random", keep: float, strategy: str | No
     """
     return select_rows(data, method=method, keep=keep, strategy=strategy, scores=scores,
                        text_column=text_column, label_column=label_column, split=split, seed=seed,
-                       strategy_params=strategy_params, **params).dataset
+                       strategy_params=strategy_params, engine=engine, **params).dataset

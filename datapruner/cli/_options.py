@@ -33,6 +33,13 @@ def add_seed_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0, help="seed of every random choice (default: 0)")
 
 
+def add_engine_option(parser: argparse.ArgumentParser) -> None:
+    """``--engine local|ray``."""
+    parser.add_argument("--engine", choices=["local", "ray"], default="local",
+                        help="where the work runs: local (this process) or ray (Ray Data; joins RAY_ADDRESS "
+                             "if set, else starts a local Ray) (default: local)")
+
+
 def add_param_option(parser: argparse.ArgumentParser) -> None:
     """``--param KEY=VALUE`` (repeatable) for scorer parameters; values are parsed as JSON when they can be."""
     parser.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",

@@ -4,8 +4,8 @@ from __future__ import annotations
 import argparse
 import logging
 
-from datapruner.cli._options import (add_data_options, add_method_option, add_param_option, add_seed_option,
-                                     label_column, parse_params)
+from datapruner.cli._options import (add_data_options, add_engine_option, add_method_option, add_param_option,
+                                     add_seed_option, label_column, parse_params)
 
 EXAMPLES = ["datapruner score --data train.jsonl --method el2n --out scores.parquet"]
 
@@ -20,6 +20,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     add_method_option(parser)
     parser.add_argument("--out", required=True, help="scores file to write (.parquet)")
     add_seed_option(parser)
+    add_engine_option(parser)
     add_param_option(parser)
     parser.set_defaults(func=run)
 
@@ -29,6 +30,6 @@ def run(args: argparse.Namespace) -> int:
 
     scores = score(args.data, method=args.method, text_column=args.text_column,
                    label_column=label_column(args.label_column), split=args.split, seed=args.seed,
-                   out=args.out, **parse_params(args.param))
+                   out=args.out, engine=args.engine, **parse_params(args.param))
     logger.warning("scored %d rows with %s -> %s", scores.size, args.method, args.out)
     return 0

@@ -4,8 +4,8 @@ from __future__ import annotations
 import argparse
 import logging
 
-from datapruner.cli._options import (add_data_options, add_method_option, add_param_option, add_seed_option,
-                                     check_not_input, label_column, parse_params, write_json)
+from datapruner.cli._options import (add_data_options, add_engine_option, add_method_option, add_param_option,
+                                     add_seed_option, check_not_input, label_column, parse_params, write_json)
 
 EXAMPLES = [
     "datapruner select --data train.jsonl --method el2n --keep 0.3 --out kept.jsonl --report report.json",
@@ -32,6 +32,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                         help="scores .parquet to reuse; written after scoring when it does not exist yet")
     parser.add_argument("--report", default=None, help="write a JSON report here")
     add_seed_option(parser)
+    add_engine_option(parser)
     add_param_option(parser)
     parser.set_defaults(func=run)
 
@@ -44,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
     selection = select_rows(args.data, method=args.method, keep=args.keep, strategy=args.strategy,
                             scores=args.scores, text_column=args.text_column,
                             label_column=label_column(args.label_column), split=args.split, seed=args.seed,
-                            **parse_params(args.param))
+                            engine=args.engine, **parse_params(args.param))
     save_data(selection.dataset, args.out)
     if args.report:
         write_json(args.report, {**selection.report, "data": args.data, "out": args.out})
