@@ -33,9 +33,11 @@ from ragprune.types import PruneResult
 
 __all__ = [
     "ContextPrunerLike",
+    "DEFAULT_MAX_INPUT_CHARS",
     "HtmlPrunerLike",
     "PruneOptions",
     "PrunedPassage",
+    "finish_results",
     "is_html",
     "prune_documents",
     "prune_passages",
@@ -262,11 +264,39 @@ def _token_counter(pruner: Any) -> Callable[[str], int]:
     return lambda text: len(text.split())
 
 
-def _join(pruner: Any, sentences: Sequence[str]) -> str:
-    join = getattr(pruner, "join_sentences", None)
-    if callable(join):
-        return str(join(list(sentences)))
-    return " ".join(s.strip() for s in sentences if s.strip())
+def _rejoin(original: str, sentences: Sequence[str], kept: Sequence[int]) -> str:
+    """Join the kept sentences: runs of consecutive sentences are copied from ``original``, runs joined by a space.
+
+    Sentences are located in ``original`` in order; one that cannot be found is used as it is.
+    """
+    spans: list[tuple[int, int] | None] = []
+    cursor = 0
+    for sentence in sentences:
+        at = original.find(sentence, cursor) if sentence else -1
+        if at < 0:
+            spans.append(None)
+        else:
+            spans.append((at, at + len(sentence)))
+            cursor = at + len(sentence)
+    pieces: list[str] = []
+    run: list[int] = []
+
+    def flush() -> None:
+        if not run:
+            return
+        first, last = spans[run[0]], spans[run[-1]]
+        if all(spans[i] is not None for i in run) and first is not None and last is not None:
+            pieces.append(original[first[0]:last[1]])
+        else:
+            pieces.append(" ".join(sentences[i].strip() for i in run))
+        run.clear()
+
+    for i in kept:
+        if run and i != run[-1] + 1:
+            flush()
+        run.append(i)
+    flush()
+    return " ".join(p.strip() for p in pieces if p.strip())
 
 
 def _html_text(result: Any, output: str) -> str:
@@ -320,8 +350,8 @@ def prune_passages(question: str, passages: Sequence[str], *, pruner: Any = None
     options = PruneOptions() if options is None else options
     if not isinstance(options, PruneOptions):
         raise RagpruneError(f"options={options!r} is not valid: use a ragprune.middleware.PruneOptions.")
-    if not isinstance(question, str):
-        raise RagpruneError(f"question={question!r} is not valid: use a string.")
+    if not isinstance(question, str) or not question.strip():
+        raise RagpruneError(f"question={question!r:.60} is not valid: use a non-empty string.")
     passages = list(passages)
     for i, passage in enumerate(passages):
         if not isinstance(passage, str):
@@ -358,6 +388,42 @@ class _Scored:
     best_sentence: tuple[int, str] | None  # restore candidate for min_kept
 
 
+def _scored_text(index: int, original: str, res: PruneResult) -> _Scored:
+    kept = sorted(int(k) for k in res.kept)
+    scores = [float(x) for x in res.sentence_scores]
+    best = None
+    if res.sentences:
+        j = max(range(len(res.sentences)), key=lambda k: scores[k] if k < len(scores) else 0.0)
+        best = (j, res.sentences[j])
+    return _Scored(
+        PrunedPassage(index=index, text=res.pruned, original=original, rerank=float(res.rerank), kept=kept,
+                      result=res),
+        sentences=[res.sentences[k] for k in kept], sentence_ids=kept,
+        sentence_scores=[scores[k] if k < len(scores) else 0.0 for k in kept], best_sentence=best)
+
+
+def finish_results(passages: Sequence[str], results: Sequence[PruneResult], *, options: PruneOptions,
+                   pruner: Any = None) -> list[PrunedPassage]:
+    """Apply ``top_k``, the ``max_tokens`` budget, ``min_kept`` and ordering to results already computed.
+
+    The service uses it after a batched ``prune_batch`` call; :func:`prune_passages` does the same.
+
+    Args:
+        passages: The input passages.
+        results: One :class:`PruneResult` per passage, computed with ``options.threshold``.
+        options: The options.
+        pruner: Used only to count tokens for ``max_tokens`` (``count_tokens`` or ``tokenizer``).
+
+    Returns:
+        The kept passages, as :func:`prune_passages` returns them.
+    """
+    if len(results) != len(passages):
+        raise RagpruneError(f"results has {len(results)} entries for {len(passages)} passages: give one per passage.")
+    scored = [_scored_text(i, p, r) for i, (p, r) in enumerate(zip(passages, results))]
+    counter = _token_counter(pruner) if options.max_tokens is not None else (lambda text: 0)
+    return _select((scored, counter, pruner), options)
+
+
 def _run_models(question: str, passages: list[str], html_flags: list[bool], pruner: Any, html_pruner: Any,
                 options: PruneOptions) -> tuple[list[_Scored], Callable[[str], int], Any]:
     text_ids = [i for i, h in enumerate(html_flags) if not h]
@@ -371,18 +437,7 @@ def _run_models(question: str, passages: list[str], html_flags: list[bool], prun
         if len(results) != len(text_ids):
             raise RuntimeError(f"the pruner returned {len(results)} results for {len(text_ids)} contexts")
         for i, res in zip(text_ids, results):
-            kept = sorted(int(k) for k in res.kept)
-            scores = list(res.sentence_scores)
-            best = None
-            if res.sentences:
-                j = max(range(len(res.sentences)), key=lambda k: scores[k] if k < len(scores) else 0.0)
-                best = (j, res.sentences[j])
-            scored[i] = _Scored(
-                PrunedPassage(index=i, text=res.pruned, original=passages[i], rerank=float(res.rerank),
-                              kept=kept, result=res),
-                sentences=[res.sentences[k] for k in kept], sentence_ids=kept,
-                sentence_scores=[float(scores[k]) if k < len(scores) else 0.0 for k in kept],
-                best_sentence=best)
+            scored[i] = _scored_text(i, passages[i], res)
     if html_ids:
         if html_pruner is None:
             html_pruner = _default_html_pruner()
@@ -403,14 +458,14 @@ def _run_models(question: str, passages: list[str], html_flags: list[bool], prun
 
 
 def _select(outcome: tuple[list[_Scored], Callable[[str], int], Any], options: PruneOptions) -> list[PrunedPassage]:
-    scored, count_tokens, pruner = outcome
+    scored, count_tokens, _ = outcome
     by_rank = sorted(scored, key=lambda s: (-(s.passage.rerank or 0.0), s.passage.index))
     alive = [s for s in by_rank if s.passage.text.strip()]
     if options.top_k is not None:
         alive = alive[: options.top_k]
 
     if options.max_tokens is not None:
-        alive = _apply_budget(alive, options.max_tokens, count_tokens, pruner)
+        alive = _apply_budget(alive, options.max_tokens, count_tokens)
 
     if len(alive) < options.min_kept:
         chosen = {s.passage.index for s in alive}
@@ -438,40 +493,59 @@ def _select(outcome: tuple[list[_Scored], Callable[[str], int], Any], options: P
     return kept
 
 
-def _apply_budget(alive: list[_Scored], budget: int, count_tokens: Callable[[str], int],
-                  pruner: Any) -> list[_Scored]:
+def _apply_budget(alive: list[_Scored], budget: int, count_tokens: Callable[[str], int]) -> list[_Scored]:
     """Admit units greedily by score until ``budget`` tokens are spent; rebuild each passage's text.
 
     Units are the kept sentences of text passages (scored by keep-score) and whole HTML passages
-    (scored by rerank; the HTML pruner already received the budget).
+    (scored by rerank; the HTML pruner already received the budget). The final texts are counted
+    again and the weakest admitted unit dropped while the total is over budget (joining can change
+    token counts slightly).
     """
-    units: list[tuple[float, int, int, int]] = []  # (score, rank, passage position, sentence position)
+    units: list[tuple[float, int, int]] = []  # (score, passage position, sentence position or -1)
     for pos, s in enumerate(alive):
         if s.passage.is_html:
-            units.append((s.passage.rerank or 0.0, pos, pos, -1))
+            units.append((s.passage.rerank or 0.0, pos, -1))
         else:
-            for k, score in enumerate(s.sentence_scores):
-                units.append((score, pos, pos, k))
-    units.sort(key=lambda u: (-u[0], u[1], u[3]))
+            units.extend((score, pos, k) for k, score in enumerate(s.sentence_scores))
+    units.sort(key=lambda u: (-u[0], u[1], u[2]))
     spent = 0
-    admitted: dict[int, set[int]] = {}
-    for score, _, pos, k in units:
-        s = alive[pos]
-        text = s.passage.text if k < 0 else s.sentences[k]
-        cost = count_tokens(text)
-        if spent + cost > budget:
-            continue
-        spent += cost
-        admitted.setdefault(pos, set()).add(k)
+    admitted: list[tuple[float, int, int]] = []
+    for unit in units:
+        _, pos, k = unit
+        cost = count_tokens(alive[pos].passage.text if k < 0 else alive[pos].sentences[k])
+        if spent + cost <= budget:
+            spent += cost
+            admitted.append(unit)
+
+    def texts(chosen: list[tuple[float, int, int]]) -> dict[int, str]:
+        out: dict[int, str] = {}
+        for pos, s in enumerate(alive):
+            ks = sorted(k for _, p, k in chosen if p == pos)
+            if not ks:
+                continue
+            if s.passage.is_html:
+                out[pos] = s.passage.text
+            elif len(ks) == len(s.sentences):
+                out[pos] = s.passage.text
+            else:
+                result = s.passage.result
+                all_sentences = result.sentences if result is not None else s.sentences
+                ids = [s.sentence_ids[k] for k in ks] if result is not None else ks
+                out[pos] = _rejoin(s.passage.original, all_sentences, ids)
+        return out
+
+    final = texts(admitted)
+    while admitted and sum(count_tokens(t) for t in final.values()) > budget:
+        admitted.pop()  # the weakest (units were admitted by decreasing score)
+        final = texts(admitted)
     out = []
     for pos, s in enumerate(alive):
-        ks = admitted.get(pos)
-        if not ks:
+        if pos not in final:
             continue
-        if not s.passage.is_html and len(ks) < len(s.sentences):
-            order = sorted(ks)
-            s.passage.kept = [s.sentence_ids[k] for k in order]
-            s.passage.text = _join(pruner, [s.sentences[k] for k in order])
+        if not s.passage.is_html:
+            ks = sorted(k for _, p, k in admitted if p == pos)
+            s.passage.kept = [s.sentence_ids[k] for k in ks]
+        s.passage.text = final[pos]
         out.append(s)
     return out
 

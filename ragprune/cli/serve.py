@@ -6,7 +6,11 @@ and shuts down cleanly on SIGTERM or SIGINT (in-flight requests finish, queued o
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
+import signal
+import threading
+from collections.abc import Iterator
 from typing import Any
 
 from ragprune.errors import RagpruneError
@@ -74,9 +78,33 @@ def run(args: argparse.Namespace) -> int:
     if args.host not in ("127.0.0.1", "localhost", "::1"):
         logger.warning("binding to %s: the service has no authentication; expose it only behind a trusted proxy",
                        args.host)
-    server = uvicorn.Server(uvicorn.Config(app, host=args.host, port=args.port, log_level=args.log_level,
+    server = _server_class(uvicorn)(uvicorn.Config(app, host=args.host, port=args.port, log_level=args.log_level,
                                            lifespan="on", timeout_graceful_shutdown=10))
-    server.run()  # installs SIGINT/SIGTERM handlers: stop accepting, finish in-flight requests, run shutdown
+    server.run()  # SIGINT/SIGTERM: stop accepting, finish in-flight requests, run the shutdown hooks
     if not server.started:
         raise RagpruneError(f"the service could not start on {args.host}:{args.port} (see the log above).")
+    logger.info("ragprune serve stopped cleanly")
     return 0
+
+
+def _server_class(uvicorn: Any) -> type:
+    """A uvicorn Server that exits with status 0 after a graceful, signal-triggered shutdown.
+
+    uvicorn re-raises the captured signal once it has shut down, so the process would end with -15/-2; a
+    SIGTERM is the normal way to stop this service, so the command returns 0 instead.
+    """
+
+    class _Server(uvicorn.Server):
+        @contextlib.contextmanager
+        def capture_signals(self) -> Iterator[None]:
+            if threading.current_thread() is not threading.main_thread():
+                yield
+                return
+            previous = {sig: signal.signal(sig, self.handle_exit) for sig in (signal.SIGINT, signal.SIGTERM)}
+            try:
+                yield
+            finally:
+                for sig, handler in previous.items():
+                    signal.signal(sig, handler)
+
+    return _Server
