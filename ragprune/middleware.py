@@ -386,9 +386,12 @@ class _Scored:
     sentence_ids: list[int]
     sentence_scores: list[float]
     best_sentence: tuple[int, str] | None  # restore candidate for min_kept
+    source: str = ""        # the text the pruner saw (the HTML pruner's text for HTML passages)
+    whole: bool = False     # one indivisible unit (HTML returned as HTML)
 
 
-def _scored_text(index: int, original: str, res: PruneResult) -> _Scored:
+def _scored_text(index: int, original: str, res: PruneResult, *, source: str | None = None,
+                 is_html: bool = False) -> _Scored:
     kept = sorted(int(k) for k in res.kept)
     scores = [float(x) for x in res.sentence_scores]
     best = None
@@ -396,10 +399,11 @@ def _scored_text(index: int, original: str, res: PruneResult) -> _Scored:
         j = max(range(len(res.sentences)), key=lambda k: scores[k] if k < len(scores) else 0.0)
         best = (j, res.sentences[j])
     return _Scored(
-        PrunedPassage(index=index, text=res.pruned, original=original, rerank=float(res.rerank), kept=kept,
-                      result=res),
+        PrunedPassage(index=index, text=res.pruned, original=original, is_html=is_html, rerank=float(res.rerank),
+                      kept=kept, result=res),
         sentences=[res.sentences[k] for k in kept], sentence_ids=kept,
-        sentence_scores=[scores[k] if k < len(scores) else 0.0 for k in kept], best_sentence=best)
+        sentence_scores=[scores[k] if k < len(scores) else 0.0 for k in kept], best_sentence=best,
+        source=original if source is None else source)
 
 
 def finish_results(passages: Sequence[str], results: Sequence[PruneResult], *, options: PruneOptions,
@@ -426,33 +430,39 @@ def finish_results(passages: Sequence[str], results: Sequence[PruneResult], *, o
 
 def _run_models(question: str, passages: list[str], html_flags: list[bool], pruner: Any, html_pruner: Any,
                 options: PruneOptions) -> tuple[list[_Scored], Callable[[str], int], Any]:
-    text_ids = [i for i, h in enumerate(html_flags) if not h]
     html_ids = [i for i, h in enumerate(html_flags) if h]
-    if pruner is None and (text_ids or html_ids):
+    if pruner is None:
         pruner = _default_pruner()
     scored: dict[int, _Scored] = {}
-    if text_ids:
-        results = pruner.prune(question, [passages[i] for i in text_ids], threshold=options.threshold)
-        results = list(results)
-        if len(results) != len(text_ids):
-            raise RuntimeError(f"the pruner returned {len(results)} results for {len(text_ids)} contexts")
-        for i, res in zip(text_ids, results):
-            scored[i] = _scored_text(i, passages[i], res)
+    # Stage 1 for HTML passages: the HTML pruner cleans the page and keeps the best blocks (within the
+    # budget). Returned as text, its output then goes through the sentence pruner like any passage.
+    sources = {i: passages[i] for i, h in enumerate(html_flags) if not h}
+    whole: list[tuple[int, str, str]] = []
     if html_ids:
         if html_pruner is None:
             html_pruner = _default_html_pruner()
-        texts = []
         for i in html_ids:
             res = html_pruner.prune(passages[i], question, max_tokens=options.max_tokens)
-            texts.append((i, _html_text(res, options.html_output), _html_text(res, "text")))
-        reranks = list(pruner.rerank(question, [plain for _, _, plain in texts]))
-        if len(reranks) != len(texts):
-            raise RuntimeError(f"the pruner returned {len(reranks)} rerank scores for {len(texts)} contexts")
-        for (i, out, plain), score in zip(texts, reranks):
+            if options.html_output == "text":
+                sources[i] = _html_text(res, "text")
+            else:
+                whole.append((i, _html_text(res, "html"), _html_text(res, "text")))
+    text_ids = sorted(sources)
+    if text_ids:
+        results = list(pruner.prune(question, [sources[i] for i in text_ids], threshold=options.threshold))
+        if len(results) != len(text_ids):
+            raise RuntimeError(f"the pruner returned {len(results)} results for {len(text_ids)} contexts")
+        for i, res in zip(text_ids, results):
+            scored[i] = _scored_text(i, passages[i], res, source=sources[i], is_html=html_flags[i])
+    if whole:
+        reranks = list(pruner.rerank(question, [plain for _, _, plain in whole]))
+        if len(reranks) != len(whole):
+            raise RuntimeError(f"the pruner returned {len(reranks)} rerank scores for {len(whole)} contexts")
+        for (i, out, _), score in zip(whole, reranks):
             scored[i] = _Scored(
                 PrunedPassage(index=i, text=out, original=passages[i], is_html=True, rerank=float(score)),
                 sentences=[], sentence_ids=[], sentence_scores=[],
-                best_sentence=(0, out) if out.strip() else None)
+                best_sentence=(0, out) if out.strip() else None, source=out, whole=True)
     counter = _token_counter(pruner) if options.max_tokens is not None else (lambda text: 0)
     return [scored[i] for i in range(len(passages))], counter, pruner
 
@@ -477,8 +487,8 @@ def _select(outcome: tuple[list[_Scored], Callable[[str], int], Any], options: P
             p = s.passage
             if s.best_sentence is not None:
                 j, sentence = s.best_sentence
-                p.text = sentence.strip() if not p.is_html else sentence
-                p.kept = [] if p.is_html else [j]
+                p.text = sentence if s.whole else sentence.strip()
+                p.kept = [] if s.whole else [j]
             else:  # nothing to choose from (an empty context): return it as it came
                 p.text, p.kept = p.original, []
             p.fallback = "min_kept"
@@ -496,14 +506,14 @@ def _select(outcome: tuple[list[_Scored], Callable[[str], int], Any], options: P
 def _apply_budget(alive: list[_Scored], budget: int, count_tokens: Callable[[str], int]) -> list[_Scored]:
     """Admit units greedily by score until ``budget`` tokens are spent; rebuild each passage's text.
 
-    Units are the kept sentences of text passages (scored by keep-score) and whole HTML passages
-    (scored by rerank; the HTML pruner already received the budget). The final texts are counted
+    Units are the kept sentences of each passage (scored by keep-score) and HTML passages returned as
+    HTML (one unit each, scored by rerank; the HTML pruner already received the budget). The final texts are counted
     again and the weakest admitted unit dropped while the total is over budget (joining can change
     token counts slightly).
     """
     units: list[tuple[float, int, int]] = []  # (score, passage position, sentence position or -1)
     for pos, s in enumerate(alive):
-        if s.passage.is_html:
+        if s.whole:
             units.append((s.passage.rerank or 0.0, pos, -1))
         else:
             units.extend((score, pos, k) for k, score in enumerate(s.sentence_scores))
@@ -523,15 +533,13 @@ def _apply_budget(alive: list[_Scored], budget: int, count_tokens: Callable[[str
             ks = sorted(k for _, p, k in chosen if p == pos)
             if not ks:
                 continue
-            if s.passage.is_html:
-                out[pos] = s.passage.text
-            elif len(ks) == len(s.sentences):
+            if s.whole or len(ks) == len(s.sentences):
                 out[pos] = s.passage.text
             else:
                 result = s.passage.result
                 all_sentences = result.sentences if result is not None else s.sentences
                 ids = [s.sentence_ids[k] for k in ks] if result is not None else ks
-                out[pos] = _rejoin(s.passage.original, all_sentences, ids)
+                out[pos] = _rejoin(s.source, all_sentences, ids)
         return out
 
     final = texts(admitted)
@@ -542,7 +550,7 @@ def _apply_budget(alive: list[_Scored], budget: int, count_tokens: Callable[[str
     for pos, s in enumerate(alive):
         if pos not in final:
             continue
-        if not s.passage.is_html:
+        if not s.whole:
             ks = sorted(k for _, p, k in admitted if p == pos)
             s.passage.kept = [s.sentence_ids[k] for k in ks]
         s.passage.text = final[pos]

@@ -114,3 +114,27 @@ PARIS = ("Paris is the capital of France. The city has many museums. "
 BERLIN = "Berlin is the capital of Germany. Germany borders France."
 CATS = "Cats sleep a lot. They purr when happy."
 QUESTION = "What is the capital of France?"
+
+
+_TINY: list = []
+
+
+def tiny_context_pruner():  # noqa: ANN201 - the real ContextPruner on a tiny random model (built once)
+    """The real ``ContextPruner`` over a randomly initialised tiny BERT (fast; scores are arbitrary)."""
+    if not _TINY:
+        from ragprune.sentence.model import build_tiny_pruner_model
+        from ragprune.sentence.pruner import ContextPruner
+
+        model, tokenizer = build_tiny_pruner_model(seed=0)
+        _TINY.append(ContextPruner((model, tokenizer, {"max_length": 64, "threshold": 0.5})))
+    return _TINY[0]
+
+
+def real_html_pruner():  # noqa: ANN201
+    """The real ``HtmlPruner`` with the BM25 ranker, or skip when it is not available."""
+    import pytest
+
+    html = pytest.importorskip("ragprune.html")
+    if not hasattr(html, "HtmlPruner"):
+        pytest.skip("ragprune.html.HtmlPruner is not available")
+    return html.HtmlPruner(ranker="bm25")

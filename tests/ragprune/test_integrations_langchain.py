@@ -133,3 +133,13 @@ def test_missing_extra_raises_when_built_not_when_imported(monkeypatch):
     spec.loader.exec_module(module)  # importing works
     with pytest.raises(RagpruneError, match=r"pip install 'datapruner\[langchain\]'"):
         module.RagpruneCompressor()
+
+
+def test_with_the_real_context_pruner():
+    from tests.ragprune._middleware_fakes import tiny_context_pruner
+
+    pruner = tiny_context_pruner()
+    out = RagpruneCompressor(pruner=pruner, threshold=0.0, reorder=True).compress_documents(docs(), QUESTION)
+    assert sorted(d.page_content for d in out) == sorted(d.page_content.strip() for d in docs())
+    assert [d.metadata["rerank_score"] for d in out] == sorted(pruner.rerank(QUESTION, [CATS, PARIS, BERLIN]),
+                                                               reverse=True)

@@ -130,3 +130,12 @@ def test_package_import_is_light_and_lazy():
             "assert not heavy, heavy; from ragprune.integrations import RagprunePostprocessor; print('ok')")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
+
+
+def test_with_the_real_context_pruner():
+    from tests.ragprune._middleware_fakes import tiny_context_pruner
+
+    pruner = tiny_context_pruner()
+    out = RagprunePostprocessor(pruner=pruner, threshold=0.0).postprocess_nodes(nodes(), query_str=QUESTION)
+    assert [n.node.id_ for n in out] == ["c", "p", "b"]
+    assert [n.score for n in out] == pytest.approx(pruner.rerank(QUESTION, [CATS, PARIS, BERLIN]), abs=1e-6)

@@ -104,13 +104,24 @@ def test_html_goes_through_html_pruner_and_gets_rerank():
     assert html_pruner.calls == [HTML]
     assert out[0]["text"] == "Paris is the capital of France."
     assert out[0]["ragprune"]["rerank_score"] == 1.0
-    assert ("prune", 1) in pruner.calls and ("rerank", 1) in pruner.calls
+    assert pruner.calls == [("prune", 2)]  # the HTML pruner's text is sentence-pruned with the rest
+    pruner.calls.clear()
     out = prune_documents(QUESTION, [HTML], pruner=pruner, html_pruner=html_pruner, html_output="html")
-    assert out == ["<p>Paris is the capital of France.</p>"]
+    assert out == ["<p>Paris is the capital of France.</p>"] and pruner.calls == [("rerank", 1)]
     # html=False forces text handling
     unused = FakeHtmlPruner()
     out = prune_documents(QUESTION, [{"text": HTML}], pruner=pruner, html_pruner=unused, html=False)
     assert unused.calls == [] and out[0]["ragprune"]["fallback"] is None
+
+
+def test_html_text_output_is_sentence_pruned_after_the_block_stage():
+    page = "<html><body><p>Paris is the capital of France. It rains a lot there.</p><p>Shoes.</p></body></html>"
+    out = prune_documents(QUESTION, [{"text": page}], pruner=FakePruner(), html_pruner=FakeHtmlPruner())
+    assert out[0]["text"] == "Paris is the capital of France."
+    assert out[0]["ragprune"]["original_length"] == len(page) and out[0]["ragprune"]["kept_sentences"] == [0]
+    budget = prune_documents(QUESTION, [page, PARIS], pruner=FakePruner(), html_pruner=FakeHtmlPruner(),
+                             max_tokens=6)
+    assert budget == ["Paris is the capital of France."]
 
 
 # ---------------------------------------------------------------- failure policy
@@ -200,3 +211,38 @@ def test_bad_pruner_output_is_a_model_error():
 def test_docstring_examples_run():
     failures, tried = doctest.testmod(mw, verbose=False)[:2]
     assert tried > 0 and failures == 0
+
+
+# ---------------------------------------------------------------- the real pruners
+
+
+def test_real_context_pruner_invariants():
+    from tests.ragprune._middleware_fakes import tiny_context_pruner
+
+    pruner = tiny_context_pruner()
+    docs = [PARIS, BERLIN * 4, CATS]
+    assert prune_documents(QUESTION, docs, pruner=pruner, threshold=0.0) == [d.strip() for d in docs]
+    out = prune_documents(QUESTION, [{"text": d} for d in docs], pruner=pruner, reorder=True, threshold=0.0)
+    scores = [d["ragprune"]["rerank_score"] for d in out]
+    assert scores == sorted(scores, reverse=True) and all(0.0 <= s <= 1.0 for s in scores)
+    assert scores == sorted(pruner.rerank(QUESTION, docs), reverse=True)
+    for budget in (3, 10, 25):
+        kept = prune_documents(QUESTION, docs, pruner=pruner, threshold=0.0, max_tokens=budget, min_kept=0)
+        assert sum(pruner.count_tokens(t) for t in kept) <= budget
+        for text in kept:  # every kept sentence comes from an input passage
+            assert any(part.strip() in "".join(docs) for part in text.split(". "))
+    assert len(prune_documents(QUESTION, docs, pruner=pruner, threshold=1.0)) == 1  # min_kept=1
+
+
+def test_real_html_pruner_then_sentence_pruner():
+    from tests.ragprune._middleware_fakes import real_html_pruner, tiny_context_pruner
+
+    page = ("<html><body><nav><a href='/'>Home</a> <a href='/x'>Shop</a></nav><p>Paris is the capital of France.</p>"
+            "<p>Berlin is the capital of Germany.</p></body></html>")
+    out = prune_documents(QUESTION, [{"text": page, "id": 1}], pruner=tiny_context_pruner(),
+                          html_pruner=real_html_pruner(), threshold=0.0)
+    assert "<" not in out[0]["text"] and "Paris is the capital of France." in out[0]["text"]
+    assert out[0]["ragprune"]["fallback"] is None and out[0]["ragprune"]["original_length"] == len(page)
+    html_out = prune_documents(QUESTION, [page], pruner=tiny_context_pruner(), html_pruner=real_html_pruner(),
+                               html_output="html", max_tokens=16)
+    assert html_out[0].startswith("<") and "Paris" in html_out[0]
