@@ -1,0 +1,128 @@
+"""Tests of ``python -m ragprune.train`` on the shipped fixture (tiny random model, seconds)."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from ragprune.sentence.model import load_pruner_model
+from ragprune.train import build_data, build_parser, encode_examples, main, normalize_answer, split_squad_articles
+
+FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "ragprune_train"
+
+TINY = [
+    "--data-root", str(FIXTURE), "--tiny", "--max-length", "128", "--per-device-train-batch-size", "8",
+    "--learning-rate", "1e-3", "--head-learning-rate", "3e-3", "--warmup-ratio", "0.0",
+    "--nq-validation", "10", "--nq-train", "30", "--hotpot-validation", "2", "--val-squad", "10", "--val-nq", "5",
+    "--val-unanswerable", "5", "--logging-steps", "4", "--squad-unanswerable", "20",
+]
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[int, Path]:
+    out = tmp_path_factory.mktemp("tiny") / "ck"
+    code = main(TINY + ["--output-dir", str(out), "--num-train-epochs", "3", "--resume-dir", str(out.parent / "state")])
+    return code, out
+
+
+def test_tiny_training_run_learns_and_saves(tiny_run: tuple[int, Path]) -> None:
+    code, out = tiny_run
+    assert code == 0
+    config = json.loads((out / "config.json").read_text())
+    curve = [c["loss"] for c in config["loss_curve"]]
+    assert len(curve) >= 4
+    first, last = sum(curve[:2]) / 2, sum(curve[-2:]) / 2
+    assert last < 0.9 * first, curve
+    assert 0.0 <= config["threshold"] <= 1.0
+    metrics = config["validation_metrics"]
+    for key in ("squad", "nq", "hotpot_train_heldout", "squad_v2_unanswerable"):
+        assert key in metrics
+    assert 0.0 <= metrics["squad"]["has_answer_recall"] <= 1.0
+    assert config["steps"] == config["planned_steps"] and config["stopped_early"] is None
+    assert config["command"].startswith("python -m ragprune.train ")
+    model, tokenizer, loaded_config = load_pruner_model(out)
+    assert loaded_config["threshold"] == config["threshold"]
+
+
+def test_split_is_by_article_and_recorded(tiny_run: tuple[int, Path]) -> None:
+    _, out = tiny_run
+    config = json.loads((out / "config.json").read_text())
+    train, val = set(config["squad_train_articles"]), set(config["validation_articles"])
+    assert train and val and not train & val
+    assert config["hotpot_dev_used"] is False
+    assert len(config["nq_validation_questions"]) == 10
+
+
+def test_training_data_never_contains_validation_passages() -> None:
+    from ragprune.sentence.model import build_tiny_pruner_model
+
+    _, tokenizer = build_tiny_pruner_model()
+    args = build_parser().parse_args(TINY + ["--output-dir", "unused"])
+    data = build_data(FIXTURE, tokenizer, args)
+    val_passages = {p for it in data["validation"]["squad"] for p in it["passages"]}
+    val_passages |= {p for it in data["validation"]["nq"] for p in it["passages"]}
+    train_questions = {ex["question"] for ex in data["train"]}
+    for ex in data["train"]:
+        assert not any(ex["context"] in p for p in val_passages), ex["context"][:80]
+    assert not train_questions & {it["question"] for it in data["validation"]["squad"]}
+    assert not train_questions & set(data["split"]["nq_validation_questions"])
+    assert {"squad_positive", "squad_v2_unanswerable", "nq_positive", "hotpot_supporting"} <= set(data["counts"])
+    # the same seed gives the same data
+    again = build_data(FIXTURE, tokenizer, args)
+    assert [ex["context"] for ex in again["train"]] == [ex["context"] for ex in data["train"]]
+
+
+def test_split_squad_articles_is_seeded() -> None:
+    titles = [f"t{i}" for i in range(40)]
+    a = split_squad_articles(titles, n_validation=10, seed=0)
+    assert a == split_squad_articles(list(reversed(titles)), n_validation=10, seed=0)
+    assert a != split_squad_articles(titles, n_validation=10, seed=1)
+    assert len(a[1]) == 10 and not set(a[0]) & set(a[1]) and set(a[0]) | set(a[1]) == set(titles)
+
+
+def test_token_labels_follow_positive_sentences() -> None:
+    from ragprune.sentence.model import build_tiny_pruner_model
+
+    _, tokenizer = build_tiny_pruner_model()
+    context = "Paris is the capital of France. Penguins live in the south."
+    ex = {"question": "What is the capital of France?", "context": context, "positive_ranges": [(0, 31)]}
+    (enc,) = encode_examples(tokenizer, [ex], 64)
+    tokens = tokenizer.convert_ids_to_tokens(enc["input_ids"])
+    labelled = {t: lab for t, lab in zip(tokens, enc["labels"]) if lab != -100}
+    assert labelled["paris"] == 1 and labelled["penguins"] == 0 and labelled["south"] == 0
+    assert enc["labels"][0] == -100 and enc["labels"][1] == -100  # [CLS] and question tokens
+    assert enc["rerank"] == 1
+    (neg,) = encode_examples(tokenizer, [dict(ex, positive_ranges=[])], 64)
+    assert neg["rerank"] == 0 and set(neg["labels"]) == {-100, 0}
+
+
+def test_resume_after_early_stop(tmp_path: Path) -> None:
+    out, state = tmp_path / "ck", tmp_path / "state"
+    args = TINY + ["--output-dir", str(out), "--resume-dir", str(state), "--max-steps", "4", "--save-steps", "1"]
+    assert main(args + ["--max-train-minutes", "1e-9"]) == 0
+    first = json.loads((out / "config.json").read_text())
+    assert first["steps"] == 1 and first["stopped_early"]
+    assert (state / "state.pt").exists()
+    assert main(args) == 0
+    second = json.loads((out / "config.json").read_text())
+    assert second["resumed_from_step"] == 1 and second["steps"] == 4 and second["stopped_early"] is None
+    assert not (state / "state.pt").exists()
+
+
+@pytest.mark.parametrize(
+    ("extra", "needle"),
+    [(["--max-length", "5"], "--max-length=5"), (["--target-recall", "1.5"], "--target-recall=1.5"),
+     (["--data-root", "/nonexistent/data"], "--data-root=")],
+)
+def test_bad_arguments_exit_2_with_one_line(extra: list[str], needle: str, tmp_path: Path,
+                                            capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(TINY + ["--output-dir", str(tmp_path / "x")] + extra)
+    err = capsys.readouterr().err.strip()
+    assert code == 2
+    assert err.startswith("ragprune.train: error: ") and needle in err and "\n" not in err
+
+
+def test_normalize_answer() -> None:
+    assert normalize_answer("The Eiffel Tower.") == "eiffel tower"
+    assert normalize_answer("  A  cat ") == "cat"
