@@ -66,9 +66,10 @@ class HashingTokenizer:
 
 
 class FastTextClassifier(nn.Module):
-    """Mean of hashed n-gram embeddings (``EmbeddingBag``, padding id 0 ignored) followed by a linear layer.
+    """Mean of hashed n-gram embeddings (padding id 0 ignored) followed by a linear layer.
 
-    Input: padded int64 ids ``(batch, length)`` from :class:`HashingTokenizer`. The embedding table is sparse
+    Input: padded int64 ids ``(batch, length)`` from :class:`HashingTokenizer`, ids first and padding (0) at
+    the end of each row. The embedding table is sparse
     (``sparse=True``) so that :func:`datapruner.training.loop.fit_classifier` updates only the rows a batch touches.
 
     Args:
@@ -81,7 +82,7 @@ class FastTextClassifier(nn.Module):
     def __init__(self, n_classes: int, *, n_buckets: int = 2 ** 18, dim: int = 64, dropout: float = 0.0) -> None:
         super().__init__()
         self.n_classes, self.n_buckets, self.dim, self.dropout_p = int(n_classes), int(n_buckets), int(dim), float(dropout)
-        self.embedding = nn.EmbeddingBag(self.n_buckets, self.dim, mode="mean", padding_idx=0, sparse=True)
+        self.embedding = nn.Embedding(self.n_buckets, self.dim, padding_idx=0, sparse=True)
         nn.init.uniform_(self.embedding.weight, -1.0 / self.dim, 1.0 / self.dim)
         with torch.no_grad():
             self.embedding.weight[0].zero_()
@@ -90,7 +91,12 @@ class FastTextClassifier(nn.Module):
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
         """Return logits ``(batch, n_classes)``."""
-        return self.linear(self.dropout(self.embedding(ids)))
+        mask = ids != 0
+        width = int(mask.sum(dim=1).max()) if ids.numel() else 0
+        ids, mask = ids[:, : max(width, 1)], mask[:, : max(width, 1)]  # rows are left-packed: trim shared padding
+        weights = mask.to(torch.float32).unsqueeze(-1)
+        pooled = (self.embedding(ids) * weights).sum(dim=1) / weights.sum(dim=1).clamp_min(1.0)
+        return self.linear(self.dropout(pooled))
 
     @staticmethod
     def encode(texts: Sequence[str], tokenizer: HashingTokenizer) -> npt.NDArray[np.int64]:

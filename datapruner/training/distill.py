@@ -9,16 +9,27 @@ The ``T**2`` factor keeps the gradient scale of the soft term comparable across 
 """
 from __future__ import annotations
 
+import json
+import logging
 import math
+import warnings
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
-from datapruner._validation import check_fraction
+import numpy as np
+import numpy.typing as npt
+
+from datapruner._validation import check_columns, check_fraction, check_option, check_positive_int
 from datapruner.errors import DataprunerError
 
 if TYPE_CHECKING:
+    import datasets
     import torch
 
-__all__ = ["distillation_loss", "default_alpha", "ALPHA_MIN", "ALPHA_MAX"]
+__all__ = ["distillation_loss", "default_alpha", "train", "match_subset", "TrainResult", "ALPHA_MIN", "ALPHA_MAX",
+           "DEFAULT_TEMPERATURE"]
+
+logger = logging.getLogger(__name__)
 
 #: ``default_alpha`` at keep = 1 (all data kept: labels and teacher weigh the same).
 ALPHA_MIN = 0.5
@@ -101,3 +112,317 @@ def distillation_loss(
     if reduction == "none":
         return per_row
     return per_row.mean() if per_row.numel() else per_row.sum() * torch.tensor(0.0)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Python entry point: train a student on a subset, optionally distilling from a teacher trained on all the data.
+# ---------------------------------------------------------------------------------------------------------------
+
+#: Default softening temperature of the distillation term.
+DEFAULT_TEMPERATURE = 2.0
+
+#: Name of the column that, when TRAIN and the subset both have it, identifies subset rows (else: by content).
+ROW_ID_COLUMN = "row_id"
+
+
+@dataclass
+class TrainResult:
+    """What :func:`train` returns.
+
+    Attributes:
+        student: The trained student bundle.
+        teacher: The teacher bundle (trained here or passed in), or ``None`` without distillation.
+        subset_indices: Row indices into the training data that the student was trained on, sorted.
+        metrics: ``test_accuracy`` (when ``test`` was given), ``n_train``, ``n_full``, ``keep``, ``distill``,
+            ``alpha``, ``temperature``, ``model_type``, training options, timings, and the teacher's figures.
+    """
+
+    student: Any
+    teacher: Any
+    subset_indices: npt.NDArray[np.int64]
+    metrics: dict[str, Any] = field(default_factory=dict)
+
+
+def _row_key(row: dict[str, Any]) -> str:
+    return json.dumps(row, sort_keys=True, default=str)
+
+
+def match_subset(data: datasets.Dataset, subset: Any) -> npt.NDArray[np.int64]:
+    """Return the sorted indices of ``data`` rows that make up ``subset``.
+
+    ``subset`` is either row indices into ``data`` or a dataset whose rows are rows of ``data``. Rows are matched by
+    the ``row_id`` column when both datasets have it (values must be unique in ``data``); otherwise by content on
+    the columns they share (every column of ``subset`` must exist in ``data``). Identical rows of ``data`` are
+    interchangeable; a subset row that matches nothing left is an error.
+
+    Raises:
+        DataprunerError: If an index is out of range or repeated, or a subset row is not a row of ``data``.
+    """
+    import datasets as hf
+
+    n = len(data)
+    if not isinstance(subset, hf.Dataset):
+        idx = np.asarray(subset)
+        if idx.ndim != 1 or (idx.size and not np.issubdtype(idx.dtype, np.integer)):
+            raise DataprunerError("subset must be a dataset of rows of the training data or a 1-d array of row "
+                                  "indices.")
+        if idx.size and (idx.min() < 0 or idx.max() >= n):
+            raise DataprunerError(f"subset indices must be in [0, {n}), got {int(idx.min())}..{int(idx.max())}.")
+        if np.unique(idx).size != idx.size:
+            raise DataprunerError("subset indices contain repeated rows: pass each row at most once.")
+        if idx.size == 0:
+            raise DataprunerError("subset is empty: keep at least one row.")
+        return np.sort(idx.astype(np.int64))
+    if len(subset) == 0:
+        raise DataprunerError("subset is empty: keep at least one row.")
+    if ROW_ID_COLUMN in subset.column_names and ROW_ID_COLUMN in data.column_names:
+        ids = data[ROW_ID_COLUMN]
+        position = {}
+        for i, value in enumerate(ids):
+            if value in position:
+                raise DataprunerError(f"column {ROW_ID_COLUMN!r} of the training data repeats {value!r}: "
+                                      "row ids must be unique.")
+            position[value] = i
+        out = []
+        for j, value in enumerate(subset[ROW_ID_COLUMN]):
+            if value not in position:
+                raise DataprunerError(f"subset row {j} has {ROW_ID_COLUMN}={value!r}, which is not in the "
+                                      "training data.")
+            out.append(position[value])
+    else:
+        missing = [c for c in subset.column_names if c not in data.column_names]
+        if missing:
+            raise DataprunerError(f"subset columns {missing} are not in the training data: the subset must hold "
+                                  f"rows of the training data (its columns are {data.column_names}).")
+        columns = list(subset.column_names)
+        pool: dict[str, list[int]] = {}
+        for i, row in enumerate(data.select_columns(columns).with_format(None)):
+            pool.setdefault(_row_key(row), []).append(i)
+        for rows in pool.values():
+            rows.reverse()
+        out = []
+        for j, row in enumerate(subset.with_format(None)):
+            rows = pool.get(_row_key(row))
+            if not rows:
+                raise DataprunerError(f"subset row {j} is not a row of the training data (or appears more often "
+                                      "than there): pass rows selected from --data.")
+            out.append(rows.pop())
+    idx = np.asarray(out, dtype=np.int64)
+    if np.unique(idx).size != idx.size:
+        raise DataprunerError(f"subset repeats rows of the training data ({ROW_ID_COLUMN} duplicated).")
+    return np.sort(idx)
+
+
+def _class_ids(values: list[Any], classes: list[Any], *, what: str, label_column: str) -> npt.NDArray[np.int64]:
+    position = {c: i for i, c in enumerate(classes)}
+    if any(v is None for v in values):
+        raise DataprunerError(f"column {label_column!r} of the {what} has missing labels: fill or drop them.")
+    return np.asarray([position.get(v, -1) for v in values], dtype=np.int64)
+
+
+def _resolve_training_options(model_type: str, n_rows: int, *, epochs: int | None, batch_size: int | None,
+                              learning_rate: float | None, weight_decay: float | None,
+                              min_steps: int | None) -> dict[str, Any]:
+    from datapruner.models.pipeline import TRAINING_DEFAULTS
+
+    base = TRAINING_DEFAULTS[model_type]
+    opts = {"epochs": base["epochs"] if epochs is None else check_positive_int("epochs", epochs),
+            "batch_size": base["batch_size"] if batch_size is None else check_positive_int("batch_size", batch_size),
+            "learning_rate": base["learning_rate"] if learning_rate is None else learning_rate,
+            "weight_decay": base["weight_decay"] if weight_decay is None else weight_decay}
+    min_steps = base["min_steps"] if min_steps is None else check_positive_int("min_steps", min_steps, minimum=0)
+    steps_per_epoch = math.ceil(n_rows / opts["batch_size"])
+    opts["epochs"] = max(opts["epochs"], math.ceil(min_steps / steps_per_epoch)) if min_steps else opts["epochs"]
+    return opts
+
+
+def _accuracy(bundle: Any, dataset: datasets.Dataset, labels: npt.NDArray[np.int64]) -> float:
+    pred = bundle.predict_logits(dataset).argmax(axis=1)
+    return float((pred == labels).mean()) if labels.size else float("nan")
+
+
+def train(
+    data: Any,
+    *,
+    test: Any = None,
+    subset: Any = None,
+    model_type: str = "auto",
+    distill: bool = False,
+    teacher: Any = None,
+    teacher_model_type: str | None = None,
+    alpha: float | None = None,
+    temperature: float = DEFAULT_TEMPERATURE,
+    text_column: str = "text",
+    label_column: str = "label",
+    split: str = "train",
+    seed: int = 0,
+    epochs: int | None = None,
+    batch_size: int | None = None,
+    learning_rate: float | None = None,
+    weight_decay: float | None = None,
+    min_steps: int | None = None,
+    embedding_model: str | None = None,
+    show_progress_bar: bool | None = None,
+) -> TrainResult:
+    """Return a student trained on ``subset`` of ``data`` (all of it by default), optionally with distillation.
+
+    With ``distill=True`` the loss is :func:`distillation_loss` with the teacher's logits on the kept rows. The
+    teacher is ``teacher`` (a :class:`~datapruner.models.pipeline.ClassifierBundle` or a folder it was saved to;
+    any model type, e.g. smaller than the student) or, when ``None``, a model of ``teacher_model_type`` trained
+    here on *all* of ``data`` first (same seed).
+
+    Args:
+        data: Training data: a ``datasets.Dataset`` or anything :func:`datapruner.load_data` reads.
+        test: Optional test data (same columns); adds ``test_accuracy`` (and ``teacher_test_accuracy``).
+        subset: Rows to train the student on: a dataset of rows of ``data`` or row indices; ``None`` is all rows.
+            Rows are matched as in :func:`match_subset` (``row_id`` column if both have it, else by content).
+        model_type: Student type, one of ``sorted(MODEL_TYPES)`` or ``"auto"`` (see
+            :mod:`datapruner.models.pipeline`).
+        distill: Train with the teacher's soft labels.
+        teacher: A trained teacher (bundle or folder); implies ``distill=True``.
+        teacher_model_type: Type of the teacher trained here when ``teacher`` is None (default: ``model_type``).
+        alpha: Distillation weight in [0, 1]; ``None`` is :func:`default_alpha` of the kept fraction.
+        temperature: Softening temperature ``T > 0`` (default 2).
+        text_column: Feature column (text, numbers or arrays).
+        label_column: Label column; class ids follow the sorted distinct labels of ``data``.
+        split: Split to read when ``data``/``test``/``subset`` name a dataset dict or hub dataset.
+        seed: Seeds initial weights, batch order and dropout of student and teacher.
+        epochs, batch_size, learning_rate, weight_decay: Training options; ``None`` takes
+            :data:`~datapruner.models.pipeline.TRAINING_DEFAULTS` of the model type.
+        min_steps: Raise the epochs of a small subset until at least this many optimisation steps are taken
+            (``None``: the model type's default, 300; 0 turns it off).
+        embedding_model: Sentence-transformers model for the ``minilm-*`` types (``None``: embedded MiniLM).
+        show_progress_bar: Show tqdm bars while training; ``None`` follows the logger level.
+
+    Returns:
+        A :class:`TrainResult` with the student, the teacher, the subset indices and the metrics.
+
+    Raises:
+        DataprunerError: For bad options, missing columns, fewer than two classes, or subset rows not in ``data``.
+    """
+    import time
+
+    from datapruner.io import load_data
+    from datapruner.models.pipeline import MODEL_TYPES, ClassifierBundle
+    from datapruner.training.loop import fit_classifier
+
+    # ---- options first, before loading anything
+    if model_type != "auto":
+        check_option("model_type", model_type, MODEL_TYPES)
+    if teacher_model_type is not None and teacher_model_type != "auto":
+        check_option("teacher_model_type", teacher_model_type, MODEL_TYPES)
+    if not isinstance(distill, bool):
+        raise DataprunerError(f"distill={distill!r} is not valid: use True or False.")
+    if alpha is not None:
+        alpha = check_fraction("alpha", alpha)
+    temperature = _check_temperature(temperature)
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+        raise DataprunerError(f"seed={seed!r} is not valid: use an int.")
+    if not isinstance(label_column, str):
+        raise DataprunerError(f"label_column={label_column!r} is not valid: training needs a label column.")
+    if teacher is not None:
+        distill = True
+    timings: dict[str, float] = {}
+    started = time.perf_counter()
+
+    train_ds = load_data(data, split=split)
+    check_columns(train_ds.column_names, text_column, label_column)
+    if len(train_ds) == 0:
+        raise DataprunerError("the training data is empty: there are no rows to train on.")
+    test_ds = None
+    if test is not None:
+        test_ds = load_data(test, split=split)
+        check_columns(test_ds.column_names, text_column, label_column)
+        if len(test_ds) == 0:
+            raise DataprunerError("the test data is empty: there are no rows to evaluate on.")
+    if subset is None:
+        indices = np.arange(len(train_ds), dtype=np.int64)
+    else:
+        if not isinstance(subset, (np.ndarray, list, tuple, range)):
+            subset = load_data(subset, split=split)
+        indices = match_subset(train_ds, subset)
+    keep = indices.size / len(train_ds)
+
+    raw_labels = train_ds[label_column]
+    if any(v is None for v in raw_labels):
+        raise DataprunerError(f"column {label_column!r} of the training data has missing labels: fill or drop them.")
+    try:
+        classes = sorted(set(raw_labels))
+    except TypeError as err:
+        raise DataprunerError(f"column {label_column!r} mixes label types: use one type of label.") from err
+    if len(classes) < 2:
+        raise DataprunerError(f"column {label_column!r} has {len(classes)} distinct label: at least 2 are needed.")
+    y_full = _class_ids(raw_labels, classes, what="training data", label_column=label_column)
+    y_test = None
+    if test_ds is not None:
+        y_test = _class_ids(test_ds[label_column], classes, what="test data", label_column=label_column)
+        unseen = int((y_test < 0).sum())
+        if unseen:
+            warnings.warn(f"{unseen} test rows have labels not seen in training; they count as errors.",
+                          stacklevel=2)
+    timings["load_s"] = time.perf_counter() - started
+
+    if model_type == "auto":
+        from datapruner.models.pipeline import infer_model_type
+
+        model_type = infer_model_type(train_ds, text_column)
+    metrics: dict[str, Any] = {"model_type": model_type, "n_train": int(indices.size), "n_full": len(train_ds),
+                               "keep": keep, "distill": distill, "alpha": None, "temperature": None,
+                               "seed": int(seed), "classes": classes}
+
+    # ---- teacher
+    teacher_bundle = None
+    teacher_logits = None
+    if distill:
+        t0 = time.perf_counter()
+        if teacher is None:
+            t_type = teacher_model_type or model_type
+            teacher_bundle = ClassifierBundle.create(t_type, train=train_ds, text_column=text_column,
+                                                     classes=classes, seed=seed, embedding_model=embedding_model)
+            t_opts = _resolve_training_options(teacher_bundle.model_type, len(train_ds), epochs=epochs,
+                                               batch_size=batch_size, learning_rate=learning_rate,
+                                               weight_decay=weight_decay, min_steps=min_steps) \
+                if t_type == model_type else _resolve_training_options(
+                    teacher_bundle.model_type, len(train_ds), epochs=None, batch_size=None, learning_rate=None,
+                    weight_decay=None, min_steps=None)
+            logger.info("training the teacher (%s) on all %d rows", teacher_bundle.model_type, len(train_ds))
+            fit_classifier(teacher_bundle.network, teacher_bundle.featurize(train_ds), y_full, seed=seed,
+                           show_progress_bar=show_progress_bar, **t_opts)
+            metrics["teacher_trained_here"] = True
+            metrics["teacher_training"] = t_opts
+        else:
+            teacher_bundle = teacher if isinstance(teacher, ClassifierBundle) else ClassifierBundle.load(teacher)
+            metrics["teacher_trained_here"] = False
+            if list(teacher_bundle.classes) != list(classes):
+                raise DataprunerError(f"the teacher predicts classes {teacher_bundle.classes} but the training data "
+                                      f"has {classes}: use a teacher trained on the same labels.")
+        kept_ds = train_ds.select(indices)
+        teacher_logits = teacher_bundle.predict_logits(kept_ds)
+        metrics["teacher_model_type"] = teacher_bundle.model_type
+        metrics["alpha"] = default_alpha(keep) if alpha is None else alpha
+        metrics["alpha_source"] = "default_alpha(keep)" if alpha is None else "given"
+        metrics["temperature"] = temperature
+        if test_ds is not None:
+            metrics["teacher_test_accuracy"] = _accuracy(teacher_bundle, test_ds, y_test)
+        timings["teacher_s"] = time.perf_counter() - t0
+    elif alpha is not None:
+        warnings.warn("alpha is ignored without distill=True.", stacklevel=2)
+
+    # ---- student
+    t0 = time.perf_counter()
+    student = ClassifierBundle.create(model_type, train=train_ds, text_column=text_column, classes=classes,
+                                      seed=seed, embedding_model=embedding_model)
+    opts = _resolve_training_options(model_type, indices.size, epochs=epochs, batch_size=batch_size,
+                                     learning_rate=learning_rate, weight_decay=weight_decay, min_steps=min_steps)
+    kept_features = student.featurize(train_ds.select(indices))
+    logger.info("training the student (%s) on %d of %d rows", model_type, indices.size, len(train_ds))
+    fit_classifier(student.network, kept_features, y_full[indices], seed=seed, teacher_logits=teacher_logits,
+                   alpha=metrics["alpha"] or 0.0, temperature=metrics["temperature"] or 1.0,
+                   show_progress_bar=show_progress_bar, **opts)
+    metrics["training"] = opts
+    timings["student_s"] = time.perf_counter() - t0
+    if test_ds is not None:
+        metrics["test_accuracy"] = _accuracy(student, test_ds, y_test)
+        metrics["n_test"] = len(test_ds)
+    metrics["timings"] = {k: round(v, 3) for k, v in timings.items()}
+    return TrainResult(student=student, teacher=teacher_bundle, subset_indices=indices, metrics=metrics)

@@ -76,6 +76,46 @@ def _split_parameters(model: torch.nn.Module) -> tuple[list, list]:
     return dense, sparse
 
 
+class _RowSparseAdam:
+    """Adam for row-sparse gradients (embedding tables) whose cost is proportional to the rows a batch touches.
+
+    Same update as ``torch.optim.SparseAdam`` ("lazy Adam": moments updated only for touched rows, bias
+    correction by the global step count), written out because the torch version walks the whole table on CPU.
+    """
+
+    def __init__(self, params: list, *, lr: float, betas: tuple[float, float] = (0.9, 0.999),
+                 eps: float = 1e-8) -> None:
+        import torch
+
+        self.params, self.lr, self.betas, self.eps = params, lr, betas, eps
+        self.state = [[torch.zeros_like(p), torch.zeros_like(p), 0] for p in params]
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        for p in self.params:
+            p.grad = None
+
+    def step(self) -> None:
+        import torch
+
+        b1, b2 = self.betas
+        with torch.no_grad():
+            for p, state in zip(self.params, self.state):
+                if p.grad is None:
+                    continue
+                m, v = state[0], state[1]
+                state[2] += 1
+                step = state[2]
+                grad = p.grad.coalesce() if p.grad.is_sparse else p.grad.to_sparse(1).coalesce()
+                rows, values = grad.indices()[0], grad.values()
+                if rows.numel() == 0:
+                    continue
+                m_rows = m[rows].mul_(b1).add_(values, alpha=1 - b1)
+                v_rows = v[rows].mul_(b2).addcmul_(values, values, value=1 - b2)
+                m[rows], v[rows] = m_rows, v_rows
+                step_size = self.lr * math.sqrt(1 - b2 ** step) / (1 - b1 ** step)
+                p.index_add_(0, rows, -step_size * m_rows / (v_rows.sqrt() + self.eps))
+
+
 def _progress(iterable: Any, *, total: int, desc: str, show: bool | None) -> Any:
     if show is None:
         show = logger.isEnabledFor(logging.INFO)
@@ -114,13 +154,13 @@ def fit_classifier(
     Args:
         model: Any module mapping a batch of ``features`` (first dimension = rows) to logits ``(batch, n_classes)``.
             Parameters of ``Embedding``/``EmbeddingBag`` layers built with ``sparse=True`` are updated with
-            ``SparseAdam`` (cheap for large hashed vocabularies); every other parameter with AdamW.
+            lazy (row-sparse) Adam, cheap for large hashed vocabularies; every other parameter with AdamW.
         features: Array or tensor whose first dimension indexes the ``n_rows`` rows: float features
             ``(n_rows, dim)``, images ``(n_rows, C, H, W)`` or padded int64 token ids ``(n_rows, max_len)``.
         labels: Integer class ids in ``0..n_classes-1``, shape ``(n_rows,)``.
         epochs: Passes over the data, >= 1.
         batch_size: Rows per optimisation step, >= 1 (the last batch of an epoch may be smaller).
-        learning_rate: AdamW / SparseAdam learning rate, > 0.
+        learning_rate: Adam learning rate (dense and sparse parameters), > 0.
         seed: Seeds batch order and dropout. The model's initial weights are the caller's business
             (see :func:`datapruner.models.build_model`, which seeds them).
         teacher_logits: Optional teacher logits ``(n_rows, n_classes)`` aligned with ``features``; required when
@@ -191,11 +231,11 @@ def fit_classifier(
             raise DataprunerError(f"sample_weight must be {n_rows} finite non-negative numbers.")
 
     dense, sparse = _split_parameters(model)
-    optimizers: list[torch.optim.Optimizer] = []
+    optimizers: list[Any] = []
     if dense:
         optimizers.append(torch.optim.AdamW(dense, lr=float(learning_rate), weight_decay=float(weight_decay)))
     if sparse:
-        optimizers.append(torch.optim.SparseAdam(sparse, lr=float(learning_rate)))
+        optimizers.append(_RowSparseAdam(sparse, lr=float(learning_rate)))
     if not optimizers:
         raise DataprunerError("model has no trainable parameters.")
 

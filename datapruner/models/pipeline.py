@@ -1,0 +1,288 @@
+"""A trainable classifier bundle: featurizer + network + class names, saved and loaded as one folder.
+
+Model types (``model_type``):
+
+==================  ==========================================================================================
+``minilm-linear``   frozen sentence embeddings (embedded all-MiniLM-L6-v2 by default, cached on disk) + linear head
+``minilm-mlp``      the same embeddings + a one-hidden-layer MLP head
+``fasttext``        hashed word + bigram embeddings trained from scratch (no pretrained weights)
+``mlp``             numeric / vector feature column + MLP (features standardised with the training statistics)
+``cnn``             images (rows of ``H x W`` or ``C x H x W`` or flat ``H*W`` arrays) + a small CNN
+==================  ==========================================================================================
+
+``auto`` picks ``minilm-linear`` for a text column, ``cnn`` for 2-d/3-d array rows (or flat rows whose length is
+a square such as 784) and ``mlp`` for other numeric columns.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import numpy.typing as npt
+
+from datapruner._validation import check_columns, check_option
+from datapruner.errors import DataprunerError
+
+if TYPE_CHECKING:
+    import datasets
+    import torch
+
+__all__ = ["MODEL_TYPES", "TRAINING_DEFAULTS", "ClassifierBundle", "infer_model_type"]
+
+#: model type -> network architecture in :data:`datapruner.models.ARCHITECTURES` and its constructor arguments.
+MODEL_TYPES: dict[str, dict[str, Any]] = {
+    "minilm-linear": {"architecture": "linear", "kwargs": {}},
+    "minilm-mlp": {"architecture": "mlp", "kwargs": {"hidden": [256], "dropout": 0.1}},
+    "fasttext": {"architecture": "fasttext", "kwargs": {"n_buckets": 2 ** 18, "dim": 64, "dropout": 0.0}},
+    "mlp": {"architecture": "mlp", "kwargs": {"hidden": [256], "dropout": 0.1}},
+    "cnn": {"architecture": "cnn", "kwargs": {}},
+}
+
+#: Default ``fit_classifier`` options per model type (measured on SST-2 / TREC / SUBJ / MNIST, see eval/suites/data).
+#: ``min_steps``: on a small subset, epochs are raised until at least this many optimisation steps are taken.
+TRAINING_DEFAULTS: dict[str, dict[str, Any]] = {
+    "minilm-linear": {"epochs": 20, "batch_size": 64, "learning_rate": 1e-3, "weight_decay": 0.01, "min_steps": 300},
+    "minilm-mlp": {"epochs": 20, "batch_size": 64, "learning_rate": 1e-3, "weight_decay": 0.01, "min_steps": 300},
+    "fasttext": {"epochs": 5, "batch_size": 64, "learning_rate": 1e-2, "weight_decay": 0.0, "min_steps": 200},
+    "mlp": {"epochs": 30, "batch_size": 64, "learning_rate": 1e-3, "weight_decay": 0.01, "min_steps": 300},
+    "cnn": {"epochs": 8, "batch_size": 64, "learning_rate": 2e-3, "weight_decay": 0.0, "min_steps": 300},
+}
+
+_FORMAT_VERSION = 1
+
+
+def _column_kind(dataset: datasets.Dataset, column: str) -> tuple[str, tuple[int, ...]]:
+    """Return ("text", ()) or ("array", row_shape) for a dataset column."""
+    import datasets as hf
+
+    feature = dataset.features[column]
+    if isinstance(feature, hf.Value) and feature.dtype in ("string", "large_string"):
+        return "text", ()
+    if isinstance(feature, hf.Value) and feature.dtype.startswith(("int", "uint", "float", "bool")):
+        return "array", (1,)
+    if len(dataset) == 0:
+        return "array", ()
+    try:
+        first = np.asarray(dataset.with_format("numpy")[0][column], dtype=np.float32)
+    except (TypeError, ValueError) as err:
+        raise DataprunerError(
+            f"column {column!r} has type {feature} which cannot be used as features: use text or numbers.") from err
+    return "array", tuple(first.shape) or (1,)
+
+
+def infer_model_type(dataset: datasets.Dataset, column: str) -> str:
+    """Return the ``auto`` model type for ``dataset[column]`` (see the module docstring)."""
+    check_columns(dataset.column_names, column)
+    kind, shape = _column_kind(dataset, column)
+    if kind == "text":
+        return "minilm-linear"
+    if len(shape) in (2, 3):
+        return "cnn"
+    if len(shape) == 1 and shape[0] >= 16 and math.isqrt(shape[0]) ** 2 == shape[0]:
+        return "cnn"
+    return "mlp"
+
+
+class ClassifierBundle:
+    """A featurizer, a network and the class names, trained together and saved as one folder.
+
+    Build one with :meth:`create` (from the training data), train ``bundle.network`` on ``bundle.featurize(...)``
+    with :func:`datapruner.training.loop.fit_classifier`, then :meth:`save`; :meth:`load` restores it.
+
+    Attributes:
+        model_type: One of ``sorted(MODEL_TYPES)``.
+        classes: Class names in id order (``network`` predicts ids ``0..len(classes)-1``).
+        config: Everything needed to rebuild the featurizer and the network (JSON-serialisable).
+        network: The ``torch.nn.Module``.
+    """
+
+    def __init__(self, model_type: str, *, classes: list[Any], config: dict[str, Any],
+                 network: torch.nn.Module) -> None:
+        self.model_type = model_type
+        self.classes = list(classes)
+        self.config = config
+        self.network = network
+        self._embedder: Any = None
+
+    # ------------------------------------------------------------------ construction
+    @classmethod
+    def create(cls, model_type: str, *, train: datasets.Dataset, text_column: str, classes: list[Any],
+               seed: int = 0, embedding_model: str | None = None, **network_kwargs: Any) -> ClassifierBundle:
+        """Return an untrained bundle for ``model_type`` sized from the training data.
+
+        Args:
+            model_type: One of ``sorted(MODEL_TYPES)`` or ``"auto"``.
+            train: Training data; only used for feature sizes and standardisation statistics.
+            text_column: Feature column (text, numbers or arrays).
+            classes: Class names in id order.
+            seed: Seeds the initial weights.
+            embedding_model: Sentence-transformers name or path for the ``minilm-*`` types (``None``: embedded
+                all-MiniLM-L6-v2).
+            **network_kwargs: Override the architecture's defaults in :data:`MODEL_TYPES`.
+        """
+        from datapruner.models.factory import build_model
+
+        if model_type == "auto":
+            model_type = infer_model_type(train, text_column)
+        check_option("model_type", model_type, MODEL_TYPES)
+        check_columns(train.column_names, text_column)
+        if len(classes) < 2:
+            raise DataprunerError(f"the training data has {len(classes)} class: at least 2 are needed.")
+        spec = MODEL_TYPES[model_type]
+        kwargs = {**spec["kwargs"], **network_kwargs}
+        config: dict[str, Any] = {"architecture": spec["architecture"], "network_kwargs": kwargs,
+                                  "text_column": text_column, "embedding_model": embedding_model}
+        kind, shape = _column_kind(train, text_column)
+        if model_type == "fasttext" or model_type.startswith("minilm"):
+            if kind != "text":
+                raise DataprunerError(f"model_type={model_type!r} needs a text column, but column "
+                                      f"{text_column!r} holds arrays: use model_type='mlp' or 'cnn'.")
+        elif kind == "text":
+            raise DataprunerError(f"model_type={model_type!r} needs a numeric or array column, but column "
+                                  f"{text_column!r} holds text: use 'minilm-linear' or 'fasttext'.")
+        bundle = cls(model_type, classes=classes, config=config, network=None)  # type: ignore[arg-type]
+        if model_type == "fasttext":
+            config["tokenizer"] = {"n_buckets": int(kwargs["n_buckets"]), "ngrams": 2, "max_length": 256}
+            in_dim = None
+        elif model_type == "cnn":
+            config["image_shape"] = list(_image_shape(shape, text_column))
+            kwargs.setdefault("in_channels", config["image_shape"][0])
+            kwargs.setdefault("image_size", config["image_shape"][1])
+            raw = bundle._raw_array(train)
+            config["scale"] = 255.0 if raw.size and float(raw.max()) > 1.5 else 1.0
+            in_dim = None
+        else:
+            feats = bundle._dense_unscaled(train)
+            mean = feats.mean(axis=0)
+            std = feats.std(axis=0)
+            std[std < 1e-6] = 1.0
+            config["mean"], config["std"] = mean.tolist(), std.tolist()
+            in_dim = feats.shape[1]
+        config["in_dim"] = in_dim
+        bundle.network = build_model(spec["architecture"], n_classes=len(classes), in_dim=in_dim, seed=seed,
+                                     **kwargs)
+        return bundle
+
+    # ------------------------------------------------------------------ features
+    def _raw_array(self, dataset: datasets.Dataset) -> npt.NDArray[np.float32]:
+        column = self.config["text_column"]
+        check_columns(dataset.column_names, column)
+        try:
+            arr = np.asarray(dataset.with_format("numpy")[column], dtype=np.float32)
+        except (TypeError, ValueError) as err:
+            raise DataprunerError(f"column {column!r} holds ragged or missing values: {err}.") from err
+        if arr.ndim == 1:
+            arr = arr[:, None]
+        if not np.isfinite(arr).all():
+            raise DataprunerError(f"column {column!r} holds NaN or infinite values: clean them first.")
+        return arr
+
+    def _dense_unscaled(self, dataset: datasets.Dataset) -> npt.NDArray[np.float32]:
+        if self.model_type.startswith("minilm"):
+            from datapruner.models.embedder import column_features
+
+            return np.asarray(column_features(dataset, self.config["text_column"],
+                                              model=self.config.get("embedding_model")), dtype=np.float32)
+        arr = self._raw_array(dataset)
+        return arr.reshape(arr.shape[0], -1)
+
+    def featurize(self, dataset: datasets.Dataset) -> npt.NDArray[Any]:
+        """Return the network's input for every row of ``dataset`` (embeddings, token ids or images)."""
+        column = self.config["text_column"]
+        check_columns(dataset.column_names, column)
+        if self.model_type == "fasttext":
+            from datapruner.models.fasttext import HashingTokenizer
+
+            texts = dataset.with_format(None)[column]
+            if any(t is None for t in texts):
+                raise DataprunerError(f"column {column!r} has missing texts: fill or drop them first.")
+            return HashingTokenizer(**self.config["tokenizer"]).encode(texts)
+        if self.model_type == "cnn":
+            arr = self._raw_array(dataset)
+            c, h, w = self.config["image_shape"]
+            if arr[0].size != c * h * w:
+                raise DataprunerError(f"column {column!r} rows have {arr[0].size} values; this model expects "
+                                      f"images of {c}x{h}x{w}.")
+            return (arr.reshape(arr.shape[0], c, h, w) / float(self.config["scale"])).astype(np.float32)
+        feats = self._dense_unscaled(dataset)
+        mean = np.asarray(self.config["mean"], dtype=np.float32)
+        if feats.shape[1] != mean.shape[0]:
+            raise DataprunerError(f"column {column!r} gives {feats.shape[1]} features; this model expects "
+                                  f"{mean.shape[0]}.")
+        return ((feats - mean) / np.asarray(self.config["std"], dtype=np.float32)).astype(np.float32)
+
+    def predict_logits(self, dataset: datasets.Dataset) -> npt.NDArray[np.float32]:
+        """Return logits ``(n_rows, n_classes)`` for ``dataset``."""
+        from datapruner.training.loop import predict_logits
+
+        return predict_logits(self.network, self.featurize(dataset))
+
+    # ------------------------------------------------------------------ persistence
+    def save(self, directory: str | os.PathLike[str]) -> Path:
+        """Write ``config.json`` and ``model.safetensors`` to ``directory`` atomically (replacing it); return it."""
+        from safetensors.torch import save_file
+
+        directory = Path(directory)
+        directory.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(dir=directory.parent, prefix=f".{directory.name}.", suffix=".tmp"))
+        try:
+            state = {k: v.detach().contiguous().cpu() for k, v in self.network.state_dict().items()}
+            save_file(state, str(tmp / "model.safetensors"))
+            meta = {"format_version": _FORMAT_VERSION, "model_type": self.model_type, "classes": self.classes,
+                    "config": self.config}
+            (tmp / "config.json").write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+            if directory.exists():
+                old = directory.with_name(f".{directory.name}.old")
+                shutil.rmtree(old, ignore_errors=True)
+                os.replace(directory, old)
+                os.replace(tmp, directory)
+                shutil.rmtree(old, ignore_errors=True)
+            else:
+                os.replace(tmp, directory)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        return directory
+
+    @classmethod
+    def load(cls, directory: str | os.PathLike[str]) -> ClassifierBundle:
+        """Return the bundle saved in ``directory`` (a folder written by :meth:`save`)."""
+        from safetensors.torch import load_file
+
+        from datapruner.models.factory import build_model
+
+        directory = Path(directory)
+        config_path = directory / "config.json"
+        if not config_path.is_file() or not (directory / "model.safetensors").is_file():
+            raise DataprunerError(f"{directory} is not a saved model: it needs config.json and model.safetensors.")
+        try:
+            meta = json.loads(config_path.read_text(encoding="utf-8"))
+            config = meta["config"]
+            network = build_model(config["architecture"], n_classes=len(meta["classes"]),
+                                  in_dim=config.get("in_dim"), **config["network_kwargs"])
+            network.load_state_dict(load_file(str(directory / "model.safetensors")))
+        except (OSError, KeyError, ValueError, RuntimeError) as err:
+            raise DataprunerError(f"{directory} could not be loaded as a model: {str(err).splitlines()[0]}") \
+                from err
+        network.eval()
+        return cls(meta["model_type"], classes=meta["classes"], config=config, network=network)
+
+    def __repr__(self) -> str:
+        return f"ClassifierBundle(model_type={self.model_type!r}, classes={self.classes!r})"
+
+
+def _image_shape(shape: tuple[int, ...], column: str) -> tuple[int, int, int]:
+    if len(shape) == 3:
+        return int(shape[0]), int(shape[1]), int(shape[2])
+    if len(shape) == 2:
+        return 1, int(shape[0]), int(shape[1])
+    if len(shape) == 1 and math.isqrt(shape[0]) ** 2 == shape[0]:
+        side = math.isqrt(shape[0])
+        return 1, side, side
+    raise DataprunerError(f"column {column!r} rows of shape {shape} are not images: use model_type='mlp'.")
