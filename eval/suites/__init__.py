@@ -5,9 +5,13 @@ Suites import heavy libraries inside ``run`` so that ``python -m eval --help`` s
 from __future__ import annotations
 
 from eval.suites import context
+from eval.suites import html
+from eval.suites import load
 from eval.suites import scale
 
 SUITES: dict = {
     "context": context,
+    "html": html,
+    "load": load,
     "scale": scale,
 }

@@ -8,10 +8,10 @@ import argparse
 import logging
 import sys
 
-from ragprune.cli import prune, serve
+from ragprune.cli import html, prune, serve
 from ragprune.errors import RagpruneError
 
-COMMANDS: list = [prune, serve]
+COMMANDS: list = [prune, serve, html]
 
 
 def build_parser() -> argparse.ArgumentParser:

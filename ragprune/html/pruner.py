@@ -1,0 +1,432 @@
+"""``HtmlPruner``: clean a page, split it into a block tree, rank the blocks, keep the best within a budget.
+
+The output keeps the HTML structure around the kept blocks (their ancestors, without attributes), shows the
+blocks in document order, and its token count (under the pruner's tokenizer) never exceeds ``max_tokens``.
+"""
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from numbers import Integral
+from typing import Any, Literal
+
+import numpy as np
+
+from ragprune.errors import RagpruneError
+from ragprune.html.blocktree import DOCUMENT, Block, block_html, build_block_tree
+from ragprune.html.clean import VOID_TAGS, Node, Text, _escape, clean_tree, decode_html, parse_html, serialize
+from ragprune.html.rankers import (
+    RANKERS,
+    BlockRanker,
+    BM25Ranker,
+    BoilerplateScorer,
+    EmbeddingRanker,
+    HybridRanker,
+    LabelerRanker,
+    default_model,
+)
+
+__all__ = ["HtmlPruner", "HtmlPruneResult"]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class HtmlPruneResult:
+    """What pruning one page produced.
+
+    Attributes:
+        pruned_html: The kept blocks inside their ancestors' tags (no attributes), in document order.
+        text: Plain text of the kept blocks, in document order (one block per line).
+        kept: Ids of the kept blocks, ascending (ids are positions in :attr:`blocks`).
+        token_count: Tokens of ``pruned_html`` under the pruner's tokenizer (no special tokens).
+        blocks: Text of every block of the page, in document order.
+        scores: The ranker's score of every block (query-less mode: content score in [0, 1]).
+        paths: Tag path of every block, e.g. ``"body/div/p"``.
+    """
+
+    pruned_html: str
+    text: str
+    kept: list[int]
+    token_count: int
+    blocks: list[str] = field(repr=False)
+    scores: list[float] = field(repr=False)
+    paths: list[str] = field(repr=False)
+
+
+@dataclass
+class _Page:
+    document: Node
+    blocks: list[Block]
+    html: str
+    block_tokens: dict[int, int] = field(default_factory=dict)
+    content_scores: np.ndarray | None = None
+    chains: dict[int, list[Node]] = field(default_factory=dict)
+
+
+class _Tokens:
+    """Counts tokens with a Hugging Face tokenizer (or any callable ``text -> int``)."""
+
+    def __init__(self, tokenizer: Any) -> None:
+        self.tokenizer = tokenizer
+        self._tags: dict[str, int] = {}
+
+    def counts(self, texts: Sequence[str]) -> list[int]:
+        if not texts:
+            return []
+        if callable(self.tokenizer) and not hasattr(self.tokenizer, "convert_tokens_to_ids"):
+            return [int(self.tokenizer(t)) if t else 0 for t in texts]
+        ids = self.tokenizer(list(texts), add_special_tokens=False, verbose=False)["input_ids"]
+        return [len(x) if t else 0 for x, t in zip(ids, texts)]
+
+    def count(self, text: str) -> int:
+        return self.counts([text])[0] if text else 0
+
+    def br(self) -> int:
+        if "<br>" not in self._tags:
+            self._tags["<br>"] = self.count("<br>")
+        return self._tags["<br>"]
+
+    def tag(self, tag: str) -> int:
+        if tag not in self._tags:
+            self._tags[tag] = self.count(f"<{tag}></{tag}>")
+        return self._tags[tag]
+
+
+def _check_int(value: Any, name: str, *, minimum: int, allow_none: bool = False) -> int | None:
+    if value is None and allow_none:
+        return None
+    if isinstance(value, bool) or not isinstance(value, Integral) or value < minimum:
+        none = " or None" if allow_none else ""
+        raise RagpruneError(f"{name}={value!r} is not valid: use an integer >= {minimum}{none}.")
+    return int(value)
+
+
+class HtmlPruner:
+    """Prune an HTML page to the blocks most relevant to a question, within an exact token budget.
+
+    Steps: decode (declared or sniffed charset) and clean the page (no scripts, styles, comments,
+    attributes or empty tags; single-element wrappers unwrapped), split it into blocks of at most
+    ``max_words`` words (each with its tag path), score the blocks, then keep the best blocks that fit
+    ``max_tokens`` and return them in document order inside their ancestors' tags. With ``question=None``
+    the query-less mode keeps main content and drops boilerplate (navigation, footers, asides, forms,
+    link lists), for indexing.
+
+    Args:
+        ranker: ``"hybrid"`` (BM25 + MiniLM embeddings, reciprocal rank fusion), ``"bm25"``,
+            ``"embedding"``, ``"labeler"`` (the ``ContextPruner`` sequence-labeling model), or a
+            :class:`~ragprune.html.rankers.BlockRanker` instance.
+        model: Embedding model name or path for the embedding/hybrid rankers; ``None`` uses the bundled
+            all-MiniLM-L6-v2.
+        tokenizer: Tokenizer name/path, a loaded Hugging Face tokenizer, or a callable ``text -> int``
+            that counts ``max_tokens``; ``None`` uses the all-MiniLM-L6-v2 tokenizer.
+        max_words: Most words per block, >= 1.
+        rerank_top_k: For the hybrid ranker: embed only the ``rerank_top_k`` best BM25 blocks (``None``
+            embeds every block).
+        use_trafilatura: Query-less mode: combine the boilerplate heuristic with trafilatura's extraction.
+        batch_size: Blocks per embedding batch.
+        device: Torch device for the models; ``None`` lets them choose.
+        cache_size: Parsed pages kept in memory (keyed by content), so several questions on the same page
+            parse it once; ``0`` disables.
+
+    Example:
+        >>> pruner = HtmlPruner(ranker="bm25")
+        >>> page = ("<html><body><nav><a href='/'>Home</a> <a href='/news'>News</a></nav>"
+        ...         "<p>Paris is the capital and largest city of France.</p>"
+        ...         "<p>Berlin is the capital and largest city of Germany.</p></body></html>")
+        >>> result = pruner.prune(page, "What is the capital of Germany?", max_tokens=32)
+        >>> result.pruned_html, result.token_count, result.kept
+        ('<body><p>Berlin is the capital and largest city of Germany.</p></body>', 24, [2])
+        >>> print(pruner.prune(page).text)  # query-less: boilerplate removed
+        Paris is the capital and largest city of France.
+        Berlin is the capital and largest city of Germany.
+    """
+
+    def __init__(self, ranker: Literal["hybrid", "bm25", "embedding", "labeler"] | BlockRanker = "hybrid", *,
+                 model: str | Any | None = None, tokenizer: str | Any | None = None, max_words: int = 64,
+                 rerank_top_k: int | None = None, use_trafilatura: bool = True, batch_size: int = 32,
+                 device: str | None = None, cache_size: int = 8) -> None:
+        if not isinstance(ranker, BlockRanker) and ranker not in RANKERS:
+            raise RagpruneError(f"ranker={ranker!r} is not valid: use one of {sorted(RANKERS)} or a BlockRanker.")
+        _check_int(max_words, "max_words", minimum=1)
+        _check_int(rerank_top_k, "rerank_top_k", minimum=1, allow_none=True)
+        _check_int(batch_size, "batch_size", minimum=1)
+        _check_int(cache_size, "cache_size", minimum=0)
+        if not isinstance(use_trafilatura, bool):
+            raise RagpruneError(f"use_trafilatura={use_trafilatura!r} is not valid: use True or False.")
+        self.ranker = ranker
+        self.model = model
+        self.tokenizer = tokenizer
+        self.max_words = int(max_words)
+        self.rerank_top_k = rerank_top_k
+        self.use_trafilatura = use_trafilatura
+        self.batch_size = int(batch_size)
+        self.device = device
+        self.cache_size = int(cache_size)
+        self._ranker: BlockRanker | None = None
+        self._tokens: _Tokens | None = None
+        self._pages: OrderedDict[str, _Page] = OrderedDict()
+        self._boilerplate = BoilerplateScorer(use_trafilatura=use_trafilatura)
+
+    # ------------------------------------------------------------------ components
+
+    @property
+    def ranker_(self) -> BlockRanker:
+        """The block ranker, built on first use."""
+        if self._ranker is None:
+            if isinstance(self.ranker, BlockRanker):
+                self._ranker = self.ranker
+            elif self.ranker == "bm25":
+                self._ranker = BM25Ranker()
+            elif self.ranker == "embedding":
+                self._ranker = EmbeddingRanker(self.model, batch_size=self.batch_size, device=self.device)
+            elif self.ranker == "labeler":
+                self._ranker = LabelerRanker(model=self.model if isinstance(self.model, str) else None)
+            else:
+                self._ranker = HybridRanker(
+                    [BM25Ranker(), EmbeddingRanker(self.model, batch_size=self.batch_size, device=self.device)],
+                    rerank_top_k=self.rerank_top_k)
+        return self._ranker
+
+    def _token_counter(self) -> _Tokens:
+        if self._tokens is None:
+            tok = self.tokenizer
+            if tok is None or isinstance(tok, str):
+                name = tok or default_model()
+                try:
+                    from transformers import AutoTokenizer
+
+                    tok = AutoTokenizer.from_pretrained(name)
+                except (OSError, ValueError) as err:
+                    raise RagpruneError(f"tokenizer={name!r} could not be loaded: "
+                                        f"{str(err).splitlines()[0] if str(err) else type(err).__name__}.") from err
+                tok.model_max_length = 10**9  # counting only: no "sequence too long" warnings
+            elif not callable(tok):
+                raise RagpruneError(f"tokenizer={tok!r} is not valid: pass a name, a path, a tokenizer or a "
+                                    "callable text -> int.")
+            self._tokens = _Tokens(tok)
+        return self._tokens
+
+    def count_tokens(self, text: str) -> int:
+        """Return the token count of ``text`` under the pruner's tokenizer (no special tokens)."""
+        return self._token_counter().count(text)
+
+    def _page(self, html: str | bytes) -> _Page:
+        raw = html.encode("utf-8", "surrogatepass") if isinstance(html, str) else bytes(html)
+        key = hashlib.blake2b(raw, digest_size=16).hexdigest()
+        page = self._pages.get(key)
+        if page is not None:
+            self._pages.move_to_end(key)
+            return page
+        text = decode_html(html)
+        root = clean_tree(parse_html(text))
+        blocks = build_block_tree(root, max_words=self.max_words)
+        document = root.parent
+        assert document is not None and document.tag == DOCUMENT
+        page = _Page(document=document, blocks=blocks, html=text)
+        if self.cache_size:
+            self._pages[key] = page
+            while len(self._pages) > self.cache_size:
+                self._pages.popitem(last=False)
+        return page
+
+    # ------------------------------------------------------------------ public API
+
+    def blocks(self, html: str | bytes) -> list[Block]:
+        """Return the block tree of ``html`` (cleaned), in document order."""
+        _check_html(html)
+        return list(self._page(html).blocks)
+
+    def prune(self, html: str | bytes, question: str | None = None, *,
+              max_tokens: int | None = None) -> HtmlPruneResult:
+        """Return the page pruned to the blocks that best answer ``question`` within ``max_tokens``.
+
+        Args:
+            html: The page, as text or bytes (decoded with the declared or sniffed charset).
+            question: The question; ``None`` (or blank) selects the query-less mode, which keeps main
+                content and drops boilerplate.
+            max_tokens: Budget for ``pruned_html``, counted with the pruner's tokenizer; the output never
+                exceeds it. Best blocks first, then shown in document order. ``None``: no budget (the
+                question mode then keeps every block of the cleaned page; the query-less mode every
+                content block).
+
+        Raises:
+            RagpruneError: If ``html`` is not str/bytes, ``question`` is not a string or None, or
+                ``max_tokens`` is not a positive integer.
+        """
+        _check_html(html)
+        if question is not None and not isinstance(question, str):
+            raise RagpruneError(f"question={question!r:.60} is not valid: use a string or None.")
+        _check_int(max_tokens, "max_tokens", minimum=1, allow_none=True)
+        page = self._page(html)
+        blocks = page.blocks
+        if question is None or not question.strip():
+            if page.content_scores is None:
+                page.content_scores = self._boilerplate.score(blocks, page.html)
+            scores = page.content_scores
+            content = [b.id for b in blocks if scores[b.id] >= self._boilerplate.threshold]
+            order = sorted(content, key=lambda i: (-float(scores[i] >= self._boilerplate.threshold), i))
+        else:
+            scores = np.asarray(self.ranker_.score(question, blocks), dtype=np.float64) if blocks \
+                else np.zeros(0)
+            if len(scores) != len(blocks):
+                raise RagpruneError(f"the ranker returned {len(scores)} scores for {len(blocks)} blocks.")
+            order = [int(i) for i in np.argsort(-np.nan_to_num(scores, nan=-np.inf), kind="stable")]
+        kept = self._select(page, order, max_tokens)
+        pruned_html = _render(page, kept)
+        counter = self._token_counter()
+        token_count = counter.count(pruned_html)
+        if max_tokens is not None:
+            while token_count > max_tokens and kept:
+                # token counts are not always additive (tokenizer merges across pieces): drop the
+                # lowest-priority kept block until the exact count fits
+                kept.remove(kept[-1])
+                pruned_html = _render(page, kept)
+                token_count = counter.count(pruned_html)
+        ids = sorted(kept)
+        text = _text(page, ids)
+        return HtmlPruneResult(pruned_html=pruned_html, text=text, kept=ids, token_count=token_count,
+                               blocks=[b.text for b in blocks], scores=[float(s) for s in scores],
+                               paths=["/".join(b.path) for b in blocks])
+
+    def prune_batch(self, pages: Sequence[str | bytes], questions: Sequence[str | None] | None = None, *,
+                    max_tokens: int | None = None) -> list[HtmlPruneResult]:
+        """Return :meth:`prune` of each page (with its question, or query-less when ``questions`` is None)."""
+        if isinstance(pages, (str, bytes)):
+            raise RagpruneError("pages must be a list of pages; use prune() for one page.")
+        if questions is None:
+            questions = [None] * len(pages)
+        if len(questions) != len(pages):
+            raise RagpruneError(f"questions has {len(questions)} items for {len(pages)} pages: give one per page.")
+        return [self.prune(p, q, max_tokens=max_tokens) for p, q in zip(pages, questions)]
+
+    # ------------------------------------------------------------------ selection
+
+    def _chain(self, page: _Page, block: Block) -> list[Node]:
+        """Elements that must be open to show ``block``: its parent and every ancestor (not the document)."""
+        key = id(block.parent)
+        chain = page.chains.get(key)
+        if chain is None:
+            chain = []
+            node: Node | None = block.parent
+            while node is not None and node.tag != DOCUMENT:
+                chain.append(node)
+                node = node.parent
+            page.chains[key] = chain
+        return chain
+
+    def _select(self, page: _Page, order: list[int], max_tokens: int | None) -> list[int]:
+        """Return kept block ids in priority order (best first)."""
+        if max_tokens is None:
+            return list(order)
+        counter = self._token_counter()
+        blocks = page.blocks
+        kept: list[int] = []
+        opened: set[int] = set()
+        chunked: set[tuple[int, int]] = set()
+        total = 0
+        batch = 64
+        for pos, bid in enumerate(order):
+            if bid not in page.block_tokens:
+                todo = [i for i in order[pos:pos + batch] if i not in page.block_tokens]
+                for i, n in zip(todo, counter.counts([block_html(blocks[i]) for i in todo])):
+                    page.block_tokens[i] = n
+            chain = self._chain(page, blocks[bid])
+            cost = page.block_tokens[bid]
+            new = [node for node in chain if id(node) not in opened]
+            cost += sum(counter.tag(node.tag) for node in new)
+            block = blocks[bid]
+            text_key = (id(block.parent), block.start) if block.chunk is not None else None
+            if text_key is not None and text_key in chunked:
+                cost += counter.br()  # a possible gap marker between chunks of one text node
+            if total + cost <= max_tokens:
+                kept.append(bid)
+                total += cost
+                opened.update(id(node) for node in new)
+                if text_key is not None:
+                    chunked.add(text_key)
+                if total >= max_tokens:
+                    break
+        return kept
+
+
+def _check_html(html: Any) -> None:
+    if not isinstance(html, (str, bytes, bytearray)):
+        raise RagpruneError(f"html={type(html).__name__} is not valid: pass the page as a str or bytes.")
+
+
+def _render(page: _Page, kept: Sequence[int]) -> str:
+    """Serialize the kept blocks with their ancestors, in document order, without recursion."""
+    if not kept:
+        return ""
+    full: set[int] = set()
+    chunks: dict[int, list[tuple[int, int]]] = {}
+    needed: set[int] = set()
+    for bid in kept:
+        block = page.blocks[bid]
+        items = block.parent.children[block.start:block.end]
+        if block.chunk is not None:
+            chunks.setdefault(id(items[0]), []).append(block.chunk)
+        else:
+            full.update(id(item) for item in items)
+        node: Node | None = block.parent
+        while node is not None and id(node) not in needed:
+            needed.add(id(node))
+            node = node.parent
+    out: list[str] = []
+    stack: list[object] = [page.document]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            out.append(item)
+            continue
+        assert isinstance(item, Node)
+        if item.tag != DOCUMENT:
+            out.append(f"<{item.tag}>")
+            stack.append(f"</{item.tag}>")
+        pending: list[object] = []
+        for child in item.children:
+            key = id(child)
+            if key in full:
+                pending.append(_escape(child.text) if isinstance(child, Text) else serialize(child))
+            elif isinstance(child, Text):
+                if key in chunks:
+                    pending.append(_join_chunks(child.text, sorted(chunks[key])))
+            elif key in needed and child.tag not in VOID_TAGS:
+                pending.append(child)
+        stack.extend(reversed(pending))
+    return "".join(out)
+
+
+def _join_chunks(text: str, spans: list[tuple[int, int]]) -> str:
+    """Escaped kept chunks of one text node: neighbours joined by a space, gaps marked by ``<br>``.
+
+    A gap is never bridged by plain text, so every text node of the output is a piece of an input node.
+    """
+    out: list[str] = []
+    prev_end: int | None = None
+    for start, end in spans:
+        if prev_end is not None:
+            out.append(" " if not text[prev_end:start].strip() else "<br>")
+        out.append(_escape(text[start:end].strip()))
+        prev_end = end
+    return "".join(out)
+
+
+def _text(page: _Page, ids: Sequence[int]) -> str:
+    """Plain text of the kept blocks in document order: chunks of one text node joined by a space."""
+    parts: list[str] = []
+    prev: Block | None = None
+    for bid in ids:
+        block = page.blocks[bid]
+        if prev is not None and block.chunk is not None and prev.chunk is not None \
+                and prev.parent is block.parent and prev.start == block.start and prev.id + 1 == block.id:
+            parts.append(" ")
+        elif parts:
+            parts.append("\n")
+        parts.append(block.text)
+        prev = block
+    return "".join(parts)

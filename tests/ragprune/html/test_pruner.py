@@ -1,0 +1,309 @@
+"""HtmlPruner: exact budgets, text provenance, document order, query-less mode, rankers, validation."""
+from __future__ import annotations
+
+import re
+from html.parser import HTMLParser
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from ragprune.errors import RagpruneError
+from ragprune.html import (
+    BlockRanker,
+    BM25Ranker,
+    EmbeddingRanker,
+    HtmlPruner,
+    HybridRanker,
+    LabelerRanker,
+    get_ranker,
+    tokenize,
+)
+
+_WS = re.compile(r"\s+")
+
+
+class _Texts(HTMLParser):
+    def __init__(self, skip_invisible: bool) -> None:
+        super().__init__(convert_charrefs=True)
+        self.nodes: list[str] = []
+        self.skip_invisible = skip_invisible
+        self._skip = 0
+
+    def handle_starttag(self, tag, attrs):  # type: ignore[no-untyped-def]
+        if self.skip_invisible and tag in ("script", "style"):
+            self._skip += 1
+
+    def handle_endtag(self, tag):  # type: ignore[no-untyped-def]
+        if self.skip_invisible and tag in ("script", "style") and self._skip:
+            self._skip -= 1
+
+    def handle_data(self, data):  # type: ignore[no-untyped-def]
+        if not self._skip:
+            self.nodes.append(data)
+
+
+def text_nodes(html: str, *, skip_invisible: bool = False) -> list[str]:
+    parser = _Texts(skip_invisible)
+    parser.feed(html)
+    parser.close()
+    return parser.nodes
+
+
+def emitted_text_is_from_input(pruned_html: str, original: str) -> bool:
+    """The provenance property: every text node of the output occurs in the input's text stream."""
+    stream = _WS.sub(" ", "".join(text_nodes(original, skip_invisible=True)))
+    squeezed = stream.replace(" ", "")
+    for node in text_nodes(pruned_html):
+        node = _WS.sub(" ", node).strip()
+        if node and node not in stream and node.replace(" ", "") not in squeezed:
+            return False
+    return True
+
+
+@pytest.fixture(scope="module")
+def bm25() -> HtmlPruner:
+    return HtmlPruner(ranker="bm25")
+
+
+def test_docstring_examples() -> None:
+    import doctest
+
+    import ragprune.html.pruner
+    import ragprune.html.rankers
+
+    for module in (ragprune.html.pruner, ragprune.html.rankers):
+        failed, attempted = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
+        assert attempted > 0 and failed == 0
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(budget=st.integers(min_value=1, max_value=1500), q=st.integers(min_value=0, max_value=72))
+def test_output_within_budget_in_order_and_from_input(bm25: HtmlPruner, squad_page: str, squad_qas: list,
+                                                      budget: int, q: int) -> None:
+    result = bm25.prune(squad_page, squad_qas[q]["question"], max_tokens=budget)
+    assert result.token_count == bm25.count_tokens(result.pruned_html) <= budget
+    assert bm25.count_tokens(result.text) <= budget
+    assert result.kept == sorted(set(result.kept))
+    assert emitted_text_is_from_input(result.pruned_html, squad_page)
+    # the kept blocks appear in document order in the text
+    pos = -1
+    for bid in result.kept:
+        found = result.text.find(result.blocks[bid], pos + 1)
+        assert found > pos
+        pos = found
+
+
+def test_provenance_check_rejects_a_known_bad_twin(bm25: HtmlPruner, squad_page: str) -> None:
+    good = bm25.prune(squad_page, "Where is Southern California?", max_tokens=200).pruned_html
+    assert emitted_text_is_from_input(good, squad_page)
+    bad = good.replace("</p>", " and the Moon is made of cheese</p>", 1).replace("</pre>", " extra words</pre>", 1)
+    assert not emitted_text_is_from_input(bad, squad_page)
+
+
+def test_budget_larger_than_page_keeps_everything(bm25: HtmlPruner) -> None:
+    page = "<html><body><h1>T</h1><p>a b c.</p><p>d e f.</p></body></html>"
+    result = bm25.prune(page, "b", max_tokens=10_000)
+    assert result.kept == list(range(len(result.blocks)))
+
+
+def test_tiny_budget_gives_empty_output(bm25: HtmlPruner, squad_page: str) -> None:
+    result = bm25.prune(squad_page, "Southern California", max_tokens=1)
+    assert result.pruned_html == "" and result.text == "" and result.token_count == 0
+
+
+def test_keeps_ancestors_of_kept_blocks(bm25: HtmlPruner) -> None:
+    page = ("<html><body><article><h2>Weather</h2><div><p>Rain is expected on Monday in the north.</p>"
+            "<p>The stock market rose by two percent today.</p></div></article></body></html>")
+    result = HtmlPruner(ranker="bm25", max_words=8).prune(page, "When is rain expected?", max_tokens=32)
+    assert result.pruned_html == "<article><div><p>Rain is expected on Monday in the north.</p></div></article>"
+
+
+def test_signal_bm25_finds_answers(bm25: HtmlPruner, squad_page: str, squad_qas: list) -> None:
+    hits = sum(any(a.lower() in bm25.prune(squad_page, qa["question"], max_tokens=256).text.lower()
+                   for a in qa["answers"]) for qa in squad_qas)
+    assert hits / len(squad_qas) >= 0.8
+    # a question-blind baseline (page start) does much worse
+    start = bm25.prune(squad_page, "zzzz", max_tokens=256).text.lower()
+    blind = sum(any(a.lower() in start for a in qa["answers"]) for qa in squad_qas)
+    assert blind / len(squad_qas) < 0.5
+
+
+def test_query_less_drops_boilerplate_heuristic_only(boilerplate_page: str) -> None:
+    text = HtmlPruner(ranker="bm25", use_trafilatura=False).prune(boilerplate_page).text
+    _check_boilerplate(text)
+
+
+def test_query_less_drops_boilerplate_with_trafilatura(boilerplate_page: str) -> None:
+    pytest.importorskip("trafilatura")
+    _check_boilerplate(HtmlPruner(ranker="bm25").prune(boilerplate_page, None).text)
+
+
+def _check_boilerplate(text: str) -> None:
+    for kept in ("twenty-two nautical miles", "rotating LED array", "4.2 million euros"):
+        assert kept in text
+    for dropped in ("Sport", "Weather", "cookies", "Ferry timetable", "newsletter", "Copyright", "Privacy policy",
+                    "tracking", "check the figures"):
+        assert dropped not in text
+
+
+def test_query_less_on_real_pages(traf_pages: list) -> None:
+    pytest.importorskip("trafilatura")
+    pruner = HtmlPruner(ranker="bm25")
+    with_kept = without_removed = n_with = n_without = 0
+    for raw, gold in traf_pages:
+        text = _WS.sub(" ", pruner.prune(raw).text)
+        with_kept += sum(_WS.sub(" ", s).strip() in text for s in gold["with"])
+        without_removed += sum(_WS.sub(" ", s).strip() not in text for s in gold["without"])
+        n_with += len(gold["with"])
+        n_without += len(gold["without"])
+    assert with_kept / n_with >= 0.75 and without_removed / n_without >= 0.75
+
+
+def test_query_less_with_budget_keeps_content_in_document_order(boilerplate_page: str) -> None:
+    pruner = HtmlPruner(ranker="bm25", use_trafilatura=False)
+    result = pruner.prune(boilerplate_page, max_tokens=40)
+    assert 0 < result.token_count <= 40
+    assert result.text.startswith("New lighthouse opens")
+
+
+def test_bytes_input_and_deep_page(bm25: HtmlPruner) -> None:
+    deep = "<html><body>" + "<div>" * 10_000 + "the deep answer is 42" + "</div>" * 10_000 + "</body></html>"
+    result = bm25.prune(deep.encode("utf-8"), "What is the deep answer?", max_tokens=32)
+    assert "42" in result.text and result.token_count <= 32
+
+
+def test_large_page_prunes(bm25: HtmlPruner) -> None:
+    page = "<html><body>" + "".join(
+        f"<div><p>Item {i} describes product number {i} in plain words.</p><a href='/{i}'>more</a></div>"
+        for i in range(5_000)) + "</body></html>"
+    result = bm25.prune(page, "product number 4321", max_tokens=64)
+    assert "4321" in result.text and result.token_count <= 64
+
+
+# ---------------------------------------------------------------------------------------------- rankers
+
+def test_tokenize_is_unicode_and_drops_stop_words() -> None:
+    assert tokenize("Où est la Tour-Eiffel? The TOWER!") == ["où", "est", "la", "tour", "eiffel", "tower"]
+    assert tokenize("The tower", stop_words=False) == ["the", "tower"]
+
+
+def test_bm25_beats_whitespace_splitting(bm25: HtmlPruner) -> None:
+    # htmlrag's BM25 splits on whitespace: "Germany?" never matches "Germany."
+    page = "<html><body><p>Paris is in France.</p><p>Berlin lies in Germany.</p><p>Rome is in Italy.</p></body></html>"
+    blocks = HtmlPruner(ranker="bm25", max_words=5).blocks(page)
+    scores = BM25Ranker().score("Which city is in GERMANY?", blocks)
+    assert int(np.argmax(scores)) == 1
+
+
+def test_embedding_ranker_embeds_question_once_and_caches_blocks(fake_embedder, squad_page: str) -> None:
+    ranker = EmbeddingRanker(fake_embedder)
+    pruner = HtmlPruner(ranker=ranker)
+    first = pruner.prune(squad_page, "Which desert is in southern California?", max_tokens=128)
+    n_blocks = len(first.blocks)
+    assert sorted(fake_embedder.calls) == [1, n_blocks]
+    pruner.prune(squad_page, "How many people live in Los Angeles?", max_tokens=128)
+    assert sorted(fake_embedder.calls) == [1, 1, n_blocks]  # blocks came from the cache
+    assert first.token_count <= 128
+
+
+class FakeLabeler:
+    """ContextPruner stand-in: a span scores the share of question words it contains."""
+
+    def __init__(self) -> None:
+        self.texts: list[str] = []
+
+    def score_spans(self, question, text, spans):  # type: ignore[no-untyped-def]
+        self.texts.append(text)
+        words = set(tokenize(question))
+        return [len(words & set(tokenize(text[s:e]))) / max(len(words), 1) for s, e in spans]
+
+    def rerank(self, question, contexts):  # type: ignore[no-untyped-def]
+        return self.score_spans(question, "\n".join(contexts), [(0, len(c)) for c in contexts])
+
+
+def test_labeler_ranker_scores_blocks_in_context() -> None:
+    page = "<html><body><p>Cats sleep a lot.</p><p>Dogs bark at night.</p><p>Fish swim.</p></body></html>"
+    fake = FakeLabeler()
+    pruner = HtmlPruner(ranker=LabelerRanker(fake), max_words=4)
+    result = pruner.prune(page, "When do dogs bark?", max_tokens=22)
+    assert result.text == "Dogs bark at night."
+    assert fake.texts == ["Cats sleep a lot.\nDogs bark at night.\nFish swim."]
+    rerank = HtmlPruner(ranker=LabelerRanker(fake, mode="rerank"), max_words=4)
+    assert rerank.prune(page, "Where do fish swim?", max_tokens=18).text == "Fish swim."
+
+
+class _Fixed(BlockRanker):
+    def __init__(self, values: list[float]) -> None:
+        self.values = values
+        self.seen: list[int] = []
+
+    def score(self, question, blocks):  # type: ignore[no-untyped-def]
+        self.seen.append(len(blocks))
+        return np.array([self.values[b.id] for b in blocks], dtype=np.float64)
+
+
+def test_hybrid_rrf_and_cascade() -> None:
+    page = "<html><body>" + "".join(f"<p>block {i}.</p>" for i in range(6)) + "</body></html>"
+    blocks = HtmlPruner(ranker="bm25", max_words=2).blocks(page)
+    a = _Fixed([6, 5, 4, 3, 2, 1])
+    b = _Fixed([1, 6, 5, 4, 3, 2])
+    fused = HybridRanker([a, b]).score("q", blocks)
+    assert int(np.argmax(fused)) == 1  # ranks 2 + 1 beat ranks 1 + 6
+    c = _Fixed([1, 6, 5, 4, 3, 2])
+    HybridRanker([_Fixed([6, 5, 4, 3, 2, 1]), c], rerank_top_k=3).score("q", blocks)
+    assert c.seen == [3]
+    summed = HybridRanker([a, b], fusion="sum").score("q", blocks)
+    assert summed.shape == (6,)
+
+
+# ---------------------------------------------------------------------------------------------- validation
+
+@pytest.mark.parametrize("kwargs, name", [
+    ({"ranker": "nope"}, "ranker"), ({"max_words": 0}, "max_words"), ({"max_words": True}, "max_words"),
+    ({"rerank_top_k": 0}, "rerank_top_k"), ({"batch_size": 0}, "batch_size"), ({"cache_size": -1}, "cache_size"),
+    ({"use_trafilatura": "yes"}, "use_trafilatura"),
+])
+def test_init_rejects_bad_options(kwargs: dict, name: str) -> None:
+    with pytest.raises(RagpruneError) as err:
+        HtmlPruner(**kwargs)
+    assert name in str(err.value) and "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize("args, kwargs, name", [
+    (("<p>x</p>", "q"), {"max_tokens": 0}, "max_tokens"), (("<p>x</p>", "q"), {"max_tokens": True}, "max_tokens"),
+    (("<p>x</p>", "q"), {"max_tokens": 1.5}, "max_tokens"), ((None, "q"), {}, "html"), (("<p>x</p>", 5), {}, "question"),
+])
+def test_prune_rejects_bad_arguments(bm25: HtmlPruner, args: tuple, kwargs: dict, name: str) -> None:
+    with pytest.raises(RagpruneError) as err:
+        bm25.prune(*args, **kwargs)
+    assert name in str(err.value) and "\n" not in str(err.value)
+
+
+def test_get_ranker_lists_valid_names() -> None:
+    assert isinstance(get_ranker("bm25"), BM25Ranker)
+    with pytest.raises(RagpruneError, match="bm25"):
+        get_ranker("tfidf")
+
+
+# ---------------------------------------------------------------------------------------------- fuzz
+
+_TAGS = ["div", "p", "span", "b", "a", "li", "ul", "table", "td", "tr", "script", "style", "nav", "pre", "br", "img"]
+_pieces = st.one_of(
+    st.sampled_from([f"<{t}>" for t in _TAGS] + [f"</{t}>" for t in _TAGS] + ["<!--", "-->", "<", ">", "&amp;", "&",
+                                                                               "<p class='x'>", "<?xml ?>", "\x00"]),
+    st.text(min_size=0, max_size=12),
+)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(parts=st.lists(_pieces, max_size=40), budget=st.integers(min_value=1, max_value=60),
+       question=st.one_of(st.none(), st.text(max_size=20)), as_bytes=st.booleans())
+def test_fuzz_arbitrary_html_never_crashes(bm25: HtmlPruner, parts: list[str], budget: int, question: str | None,
+                                           as_bytes: bool) -> None:
+    page = "".join(parts)
+    data: str | bytes = page.encode("utf-8", "surrogatepass") if as_bytes else page
+    result = bm25.prune(data, question, max_tokens=budget)
+    assert result.token_count <= budget
+    assert result.kept == sorted(result.kept)
