@@ -40,6 +40,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
                         help="default keep threshold in [0, 1] when a request sets none (default: the model's)")
     parser.add_argument("--batch-size", type=int, default=32, help="windows per forward pass (default: 32)")
     parser.add_argument("--device", default=None, help="torch device (default: cuda if available, else cpu)")
+    parser.add_argument("--num-threads", type=int, default=None,
+                        help="torch CPU threads for the model (default: torch's choice; 1 is best on a busy machine)")
     parser.add_argument("--max-batch-size", type=int, default=32,
                         help="most requests merged into one model call (default: 32)")
     parser.add_argument("--batch-wait-ms", type=float, default=5.0,
@@ -64,11 +66,18 @@ def run(args: argparse.Namespace) -> int:
         raise RagpruneError(f"--port={args.port} is not valid: use an integer in [0, 65535].")
     if args.threshold is not None and not 0.0 <= args.threshold <= 1.0:
         raise RagpruneError(f"--threshold={args.threshold} is not valid: use a number in [0, 1].")
+    if args.num_threads is not None and args.num_threads < 1:
+        raise RagpruneError(f"--num-threads={args.num_threads} is not valid: use an integer >= 1.")
     try:
         import uvicorn
     except ImportError as err:
         raise RagpruneError(f"ragprune serve needs the 'serve' extra ({err}): pip install 'datapruner[serve]'") from err
     from ragprune.service.app import ServiceConfig, create_app
+
+    if args.num_threads is not None:
+        import torch
+
+        torch.set_num_threads(args.num_threads)
 
     config = ServiceConfig(max_body_bytes=args.max_body_bytes, max_passages=args.max_passages,
                            max_batch_size=args.max_batch_size, batch_wait_ms=args.batch_wait_ms,
