@@ -246,3 +246,26 @@ def test_real_html_pruner_then_sentence_pruner():
     html_out = prune_documents(QUESTION, [page], pruner=tiny_context_pruner(), html_pruner=real_html_pruner(),
                                html_output="html", max_tokens=16)
     assert html_out[0].startswith("<") and "Paris" in html_out[0]
+
+
+@pytest.mark.slow
+def test_issue_7_readme_example_runs_as_written():
+    """docs/middleware_example.py (the README's retriever -> ragprune -> LLM prompt example) runs offline."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from ragprune.sentence.model import DEFAULT_CHECKPOINT
+
+    root = Path(__file__).resolve().parents[2]
+    done = subprocess.run([sys.executable, str(root / "docs" / "middleware_example.py")], cwd=root,
+                          capture_output=True, text=True, timeout=600,
+                          env={**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"})
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "Question: When was the Eiffel Tower completed?" in done.stdout
+    assert "completed on 31 March 1889" in done.stdout  # the answer sentence reaches the prompt
+    lines = [line for line in done.stdout.splitlines() if line.startswith("# rerank=")]
+    assert 1 <= len(lines) <= 3
+    if (Path(DEFAULT_CHECKPOINT) / "config.json").exists():  # with the shipped model it really prunes
+        assert all("fallback=None" in line for line in lines), done.stdout
