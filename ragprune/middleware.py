@@ -85,7 +85,8 @@ class PruneOptions:
         reorder: Return passages by rerank score, highest first, instead of retrieval order.
         top_k: Keep at most this many passages (highest rerank); ``None`` keeps every non-empty one.
         min_kept: Return at least this many passages (or all of them if fewer were given); ``0``
-            allows an empty result. Passages restored to reach it keep their best sentence.
+            allows an empty result. Passages restored to reach it keep their best sentence (their
+            ``fallback`` is ``"min_kept"``); this wins over ``max_tokens``.
         on_failure: ``"open"`` returns the passages unpruned on a model error, timeout or oversize
             input (logged and marked in ``fallback``); ``"closed"`` raises :class:`RagpruneError`.
         timeout: Seconds allowed for the model calls of one request; ``None`` waits forever.
