@@ -5,7 +5,9 @@ from typing import Any
 
 from datapruner._validation import check_option
 from datapruner.scorers.base import Scorer
+from datapruner.scorers.el2n import EL2NScorer
 from datapruner.scorers.feature_mapping import FeatureMappingScorer
+from datapruner.scorers.forgetting import ForgettingScorer
 from datapruner.scorers.prototype import PrototypeScorer
 from datapruner.scorers.random import RandomScorer
 from datapruner.scorers.semdedup import SemDedupScorer
@@ -15,6 +17,8 @@ SCORERS: dict[str, type[Scorer]] = {
     "prototype": PrototypeScorer,
     "semdedup": SemDedupScorer,
     "feature_mapping": FeatureMappingScorer,
+    "el2n": EL2NScorer,
+    "forgetting": ForgettingScorer,
 }
 
 __all__ = ["SCORERS", "Scorer", "get_scorer"]
