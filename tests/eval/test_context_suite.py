@@ -1,0 +1,121 @@
+"""``python -m eval context --quick`` on the shipped miniature data root with a tiny random checkpoint."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from eval.__main__ import main
+from eval.context_data import Example, heldout_split, normalize_answer
+from eval.context_methods import Prepared, evaluate, example_metrics, select_budget
+from eval.errors import EvalError
+from eval.report import render_markdown
+from ragprune.sentence.model import build_tiny_pruner_model, save_pruner_model
+
+DATA = Path(__file__).resolve().parents[1] / "fixtures" / "context_eval"
+
+
+@pytest.fixture(scope="module")
+def tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    model, tokenizer = build_tiny_pruner_model(seed=0)
+    path = tmp_path_factory.mktemp("ckpt") / "tiny"
+    split = {"squad_validation_articles": ["Oxygen", "Rhine", "Warsaw"], "nq_validation_indices": {"start": 10}}
+    save_pruner_model(model, tokenizer, path, config={"max_length": 128, "threshold": 0.5, "data_split": split},
+                      base_model=None, exclude_word_embeddings=False, dtype="float32")
+    return path
+
+
+@pytest.fixture(scope="module")
+def tiny_embedder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny random BERT folder; sentence-transformers loads it with mean pooling (fast stand-in for MiniLM)."""
+    model, tokenizer = build_tiny_pruner_model(seed=1)
+    path = tmp_path_factory.mktemp("emb") / "tiny-bert"
+    model.encoder.save_pretrained(path)
+    tokenizer.save_pretrained(path)
+    return path
+
+
+@pytest.mark.slow
+def test_quick_run_writes_complete_results(tmp_path: Path, tiny_checkpoint: Path, tiny_embedder: Path) -> None:
+    out = tmp_path / "results"
+    code = main(["context", "--quick", "--data-root", str(DATA), "--model", str(tiny_checkpoint), "--limit", "6",
+                 "--embedding-model", str(tiny_embedder), "--output-dir", str(out)])
+    assert code == 0
+    results = json.loads((out / "results.json").read_text())
+    assert {"config", "seed", "metrics", "tables", "plots", "verdicts", "timings", "command", "versions"} <= set(results)
+    metrics = results["metrics"]
+    assert {"squad", "nq", "hotpot", "squad_v2", "latency", "int8"} <= set(metrics)
+    for name in ("squad", "nq", "hotpot"):
+        rows = metrics[name]["rows"]
+        methods = {r["method"] for r in rows}
+        assert methods == {"keep-all", "ours", "embedding", "bm25", "random"}
+        keep_all = rows[0]
+        assert keep_all["tokens_removed"] == 0 and keep_all["has_answer"] == 1.0
+        for r in rows:
+            assert 0.0 <= r["tokens_removed"] <= 1.0
+        # Thresholds ordered: more tokens removed at a higher threshold.
+        ours = sorted((r["threshold"], r["tokens_removed"]) for r in rows if r["method"] == "ours")
+        assert all(a[1] <= b[1] + 1e-12 for a, b in zip(ours, ours[1:]))
+        matched = [r for r in rows if r.get("budget") == "matched"]
+        assert len(matched) == 3
+    assert metrics["hotpot"]["rows"][0]["sf_recall"] == 1.0
+    assert metrics["squad_v2"]["n_unanswerable"] > 0 and metrics["squad_v2"]["n_answerable"] > 0
+    assert metrics["latency"]["fp32"]["p50_ms"] > 0 and len(metrics["latency"]["fp32"]["times_ms"]) > 0
+    assert len(results["plots"]) == 3 and all((out / p["file"]).exists() for p in results["plots"])
+    assert any("squad: goal" in v for v in results["verdicts"])
+    assert results["command"].startswith("python -m eval context --quick")
+    # The Markdown is rendered from the JSON only.
+    assert (out / "results.md").read_text() == render_markdown(results)
+
+
+def test_missing_data_root_is_one_line_error(tmp_path: Path, tiny_checkpoint: Path,
+                                             capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["context", "--quick", "--data-root", str(tmp_path / "nothing"), "--model", str(tiny_checkpoint),
+                 "--output-dir", str(tmp_path / "o")])
+    err = capsys.readouterr().err
+    assert code == 2 and err.startswith("eval: error: ") and "--data-root" in err and err.count("\n") == 1
+
+
+def test_checkpoint_without_split_is_an_error() -> None:
+    with pytest.raises(EvalError, match="held-out SQuAD articles"):
+        heldout_split({"threshold": 0.5})
+    assert heldout_split({"data_split": {"squad_validation_articles": ["A"], "nq_validation_ids": [1]}}) == (["A"], [1])
+
+
+def _prep(passages: list[str], spans: list[list[tuple[int, int]]], **kw) -> Prepared:  # noqa: ANN003
+    kw.setdefault("answers", [])
+    ex = Example(dataset="t", qid="1", question="q?", passages=passages, gold=[0], **kw)
+    tokens = [[len(p[s:e].split()) for s, e in sp] for p, sp in zip(passages, spans)]
+    return Prepared(ex, spans, tokens, sum(map(sum, tokens)), sum(map(len, passages)))
+
+
+def test_metrics_on_a_hand_made_example() -> None:
+    text = "Paris is big. The Eiffel Tower is in Paris. Rome is old."
+    spans = [[(0, 13), (14, 43), (44, 56)]]
+    prep = _prep([text], spans, answers=["the Eiffel Tower"], answer_spans=[(0, 18, 30)],
+                 units=[(0, 0, 13, False), (0, 14, 43, True), (0, 44, 56, False)])
+    good = example_metrics(prep, [[1]])
+    assert good["has_answer"] == 1.0 and good["answer_sentence"] == 1.0
+    assert good["sf_recall"] == 1.0 and good["sf_precision"] == 1.0
+    assert good["tokens_removed"] == pytest.approx(1 - 6 / 12)
+    bad = example_metrics(prep, [[0, 2]])
+    assert bad["has_answer"] == 0.0 and bad["answer_sentence"] == 0.0 and bad["sf_recall"] == 0.0
+    assert bad["sf_precision"] == 0.0
+    assert example_metrics(prep, [[]])["fully_pruned"] == 1.0
+    assert evaluate([prep, prep], [[[1]], [[0]]])["has_answer"] == 0.5
+
+
+def test_budget_selection_prefers_high_scores_and_fits() -> None:
+    text = "a b c. d e. f g h i."
+    prep = _prep([text], [[(0, 6), (7, 11), (12, 20)]])
+    assert select_budget(prep, [[0.1, 0.9, 0.5]], 2) == [[1]]
+    assert select_budget(prep, [[0.1, 0.9, 0.5]], 6) == [[1, 2]]
+    assert select_budget(prep, [[0.1, 0.9, 0.5]], 1) == [[]]
+    assert select_budget(prep, [list(np.zeros(3))], 100) == [[0, 1, 2]]
+
+
+def test_normalize_answer() -> None:
+    assert normalize_answer("The  Eiffel-Tower!") == "eiffeltower"
+    assert normalize_answer("an Apple a day") == "apple day"
