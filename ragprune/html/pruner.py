@@ -129,6 +129,8 @@ class HtmlPruner:
         use_trafilatura: Query-less mode: combine the boilerplate heuristic with trafilatura's extraction.
         batch_size: Blocks per embedding batch.
         device: Torch device for the models; ``None`` lets them choose.
+        context_weight: In [0, 1]: a chunk of a long paragraph also gets this share of the best score among
+            the paragraph's other chunks (they share context); ``0`` scores every block alone.
         cache_size: Parsed pages kept in memory (keyed by content), so several questions on the same page
             parse it once; ``0`` disables.
 
@@ -148,13 +150,16 @@ class HtmlPruner:
     def __init__(self, ranker: Literal["hybrid", "bm25", "embedding", "labeler"] | BlockRanker = "hybrid", *,
                  model: str | Any | None = None, tokenizer: str | Any | None = None, max_words: int = 64,
                  rerank_top_k: int | None = None, use_trafilatura: bool = True, batch_size: int = 32,
-                 device: str | None = None, cache_size: int = 8) -> None:
+                 device: str | None = None, cache_size: int = 8, context_weight: float = 0.0) -> None:
         if not isinstance(ranker, BlockRanker) and ranker not in RANKERS:
             raise RagpruneError(f"ranker={ranker!r} is not valid: use one of {sorted(RANKERS)} or a BlockRanker.")
         _check_int(max_words, "max_words", minimum=1)
         _check_int(rerank_top_k, "rerank_top_k", minimum=1, allow_none=True)
         _check_int(batch_size, "batch_size", minimum=1)
         _check_int(cache_size, "cache_size", minimum=0)
+        if isinstance(context_weight, bool) or not isinstance(context_weight, (int, float)) \
+                or not 0 <= context_weight <= 1:
+            raise RagpruneError(f"context_weight={context_weight!r} is not valid: use a number in [0, 1].")
         if not isinstance(use_trafilatura, bool):
             raise RagpruneError(f"use_trafilatura={use_trafilatura!r} is not valid: use True or False.")
         self.ranker = ranker
@@ -166,6 +171,7 @@ class HtmlPruner:
         self.batch_size = int(batch_size)
         self.device = device
         self.cache_size = int(cache_size)
+        self.context_weight = float(context_weight)
         self._ranker: BlockRanker | None = None
         self._tokens: _Tokens | None = None
         self._pages: OrderedDict[str, _Page] = OrderedDict()
@@ -274,6 +280,7 @@ class HtmlPruner:
                 else np.zeros(0)
             if len(scores) != len(blocks):
                 raise RagpruneError(f"the ranker returned {len(scores)} scores for {len(blocks)} blocks.")
+            scores = _smooth(blocks, scores, self.context_weight)
             order = [int(i) for i in np.argsort(-np.nan_to_num(scores, nan=-np.inf), kind="stable")]
         kept = self._select(page, order, max_tokens)
         pruned_html = _render(page, kept)
@@ -351,6 +358,26 @@ class HtmlPruner:
                 if total >= max_tokens:
                     break
         return kept
+
+
+def _smooth(blocks: Sequence[Block], scores: np.ndarray, weight: float) -> np.ndarray:
+    """Add ``weight`` x the best score of the other chunks of the same long text node (one paragraph cut
+    into chunks shares its context: the question's words are often spread over its sentences)."""
+    if weight == 0 or not len(scores):
+        return scores
+    groups: dict[tuple[int, int], list[int]] = {}
+    for block in blocks:
+        if block.chunk is not None:
+            groups.setdefault((id(block.parent), block.start), []).append(block.id)
+    out = scores.copy()
+    for ids in groups.values():
+        if len(ids) < 2:
+            continue
+        values = scores[ids]
+        for j, bid in enumerate(ids):
+            others = np.delete(values, j)
+            out[bid] = scores[bid] + weight * float(np.max(others))
+    return out
 
 
 def _check_html(html: Any) -> None:
