@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -72,6 +73,7 @@ def _latency(pruner: Any, preps: list, *, warmup: int = 3) -> dict[str, Any]:
     for prep in preps[:warmup]:
         pruner.prune(prep.example.question, prep.example.passages)
     times = []
+    load_before = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
     for prep in preps:
         started = time.perf_counter()
         pruner.prune(prep.example.question, prep.example.passages)
@@ -80,6 +82,7 @@ def _latency(pruner: Any, preps: list, *, warmup: int = 3) -> dict[str, Any]:
     return {"p50_ms": float(np.percentile(times, 50)), "p95_ms": float(np.percentile(times, 95)),
             "mean_ms": float(np.mean(times)), "n": len(times), "mean_words_per_passage": float(np.mean(words)),
             "passages_per_question": float(np.mean([len(p.example.passages) for p in preps])),
+            "load_average_1min": [load_before, os.getloadavg()[0] if hasattr(os, "getloadavg") else None],
             "times_ms": [round(t, 2) for t in times]}
 
 
@@ -330,10 +333,13 @@ def _run(args: argparse.Namespace) -> dict[str, Any]:
                         "(rule: drop <= 0.01 and speed-up > 1.1).")
     lat_rows = [[kind if "threads" in kind else f"{kind}, {latency['torch_threads']} threads", round(v["p50_ms"], 1),
                  round(v["p95_ms"], 1), round(v["mean_ms"], 1), v["n"],
-                 round(v["mean_words_per_passage"], 1)] for kind, v in latency.items() if isinstance(v, dict)]
+                 round(v["mean_words_per_passage"], 1),
+                 " / ".join("-" if x is None else f"{x:.1f}" for x in v["load_average_1min"])]
+                for kind, v in latency.items() if isinstance(v, dict)]
     tables.append({"title": "CPU latency per question with 5 passages (prune() at the default threshold, "
                             "shared 2-core machine)",
-                   "columns": ["model", "p50 ms", "p95 ms", "mean ms", "questions", "words per passage"],
+                   "columns": ["model", "p50 ms", "p95 ms", "mean ms", "questions", "words per passage",
+                               "machine load (1-min avg) before/after"],
                    "rows": lat_rows})
     p50 = latency["fp32"]["p50_ms"]
     verdicts.append(f"latency: p50 {p50:.0f} ms (goal <= {LATENCY_GOAL_MS:.0f} ms): "

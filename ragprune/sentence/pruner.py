@@ -263,13 +263,18 @@ class ContextPruner:
         question_cache: dict[str, list[int]] = {}
         encoded: list[tuple[np.ndarray, list[int]]] = []
         windows: list[tuple[int, int, int]] = []  # (pair index, start token, end token)
+        non_empty = [i for i, (_, text) in enumerate(pairs) if text.strip()]
+        batch_enc = tokenizer([pairs[i][1] for i in non_empty], add_special_tokens=False,
+                              return_offsets_mapping=True, verbose=False) if non_empty else None
+        by_pair = {i: k for k, i in enumerate(non_empty)}
         for index, (question, text) in enumerate(pairs):
             if question not in question_cache:
                 question_cache[question] = self._question_ids(question)
             q_ids = question_cache[question]
-            if text.strip():
-                enc = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True, verbose=False)
-                ids, offsets = enc["input_ids"], np.asarray(enc["offset_mapping"], dtype=np.int64).reshape(-1, 2)
+            if index in by_pair:
+                k = by_pair[index]
+                ids = batch_enc["input_ids"][k]
+                offsets = np.asarray(batch_enc["offset_mapping"][k], dtype=np.int64).reshape(-1, 2)
             else:
                 ids, offsets = [], np.zeros((0, 2), dtype=np.int64)
             encoded.append((offsets, ids))
