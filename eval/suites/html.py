@@ -37,15 +37,17 @@ _WS = re.compile(r"\s+")
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--questions", type=int, default=None,
-                        help="SQuAD questions sampled (default: 150, quick: 12)")
+                        help="SQuAD questions sampled (default: 100, quick: 12)")
     parser.add_argument("--pages", type=int, default=None,
                         help="trafilatura corpus pages (default: all 1,029; quick: 60)")
     parser.add_argument("--squad-split", default="1.1_dev", choices=["1.1_dev", "2.0_dev"],
                         help="explorer pages used for part 1 (default: 1.1_dev; 2.0_dev was used for choosing defaults)")
     parser.add_argument("--methods", default="all",
-                        help="comma-separated subset of part-1 methods, or 'all' "
-                             "(ragprune-hybrid, ragprune-bm25, ragprune-embedding, htmlrag-bm25, htmlrag-embed, "
-                             "contextpruner)")
+                        help="comma-separated part-1 methods, or 'all' (ragprune-hybrid, ragprune-bm25, htmlrag-bm25, "
+                             "htmlrag-embed, contextpruner; ragprune-embedding only when named)")
+    parser.add_argument("--torch-threads", type=int, default=1,
+                        help="torch CPU threads for every method (default 1: on a shared, oversubscribed CPU more "
+                             "threads are slower; the same setting applies to ragprune and htmlrag)")
     parser.add_argument("--skip-trafilatura", action="store_true", help="run part 1 only")
     parser.add_argument("--skip-squad", action="store_true", help="run part 2 only")
 
@@ -357,15 +359,22 @@ def _run_trafilatura(args: argparse.Namespace, n_pages: int | None) -> dict[str,
 def run(args: argparse.Namespace) -> dict[str, Any]:
     all_methods = {"ragprune-hybrid", "ragprune-bm25", "ragprune-embedding", "htmlrag-bm25", "htmlrag-embed",
                    "contextpruner"}
-    methods = all_methods if args.methods == "all" else {m.strip() for m in args.methods.split(",") if m.strip()}
+    methods = (all_methods - {"ragprune-embedding"} if args.methods == "all"
+               else {m.strip() for m in args.methods.split(",") if m.strip()})
     unknown = methods - all_methods
     if unknown:
         raise EvalError(f"--methods has unknown names {sorted(unknown)}: use any of {sorted(all_methods)}.")
-    n_questions = args.questions if args.questions is not None else (12 if args.quick else 150)
+    if args.torch_threads < 1:
+        raise EvalError(f"--torch-threads={args.torch_threads} is not valid: use a positive integer.")
+    import torch
+
+    torch.set_num_threads(args.torch_threads)
+    n_questions = args.questions if args.questions is not None else (12 if args.quick else 100)
     n_pages = args.pages if args.pages is not None else (60 if args.quick else None)
     config = {"questions": n_questions, "pages": n_pages or "all", "budgets": list(BUDGETS),
               "squad_split": args.squad_split, "methods": sorted(methods), "tokenizer": "all-MiniLM-L6-v2",
-              "htmlrag_max_node_words": 256, "ragprune_defaults": _ragprune_defaults()}
+              "htmlrag_max_node_words": 256, "ragprune_defaults": _ragprune_defaults(),
+              "torch_threads": args.torch_threads}
     results: dict[str, Any] = {"config": config, "seed": args.seed, "tables": [], "plots": [], "verdicts": [],
                                "notes": [], "timings": {}}
     if not args.skip_squad:
@@ -413,7 +422,8 @@ def _ragprune_defaults() -> dict[str, Any]:
     from ragprune.html import HtmlPruner
 
     pruner = HtmlPruner()
-    return {"ranker": pruner.ranker, "max_words": pruner.max_words, "rerank_top_k": pruner.rerank_top_k}
+    return {"ranker": pruner.ranker, "max_words": pruner.max_words, "rerank_top_k": pruner.rerank_top_k,
+            "context_weight": pruner.context_weight}
 
 
 def _squad_verdicts(squad: dict[str, Any]) -> list[str]:

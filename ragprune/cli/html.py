@@ -40,7 +40,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
                         help="token budget of each pruned page, MiniLM tokenizer unless --tokenizer (default: none)")
     parser.add_argument("--ranker", default="hybrid", choices=["hybrid", "bm25", "embedding", "labeler"],
                         help="block ranker for lines with a question (default: hybrid)")
-    parser.add_argument("--max-words", type=int, default=64, help="most words per block (default: 64)")
+    parser.add_argument("--max-words", type=int, default=None, help="most words per block (default: 48)")
     parser.add_argument("--model", default=None,
                         help="embedding model name or path (default: the bundled all-MiniLM-L6-v2)")
     parser.add_argument("--tokenizer", default=None,
@@ -69,8 +69,9 @@ def run(args: argparse.Namespace) -> int:
 
     if args.max_tokens is not None and args.max_tokens < 1:
         raise RagpruneError(f"--max-tokens={args.max_tokens} is not valid: use a positive integer.")
-    pruner = HtmlPruner(args.ranker, model=args.model, tokenizer=args.tokenizer, max_words=args.max_words,
-                        use_trafilatura=args.use_trafilatura, batch_size=args.batch_size, device=args.device)
+    options = {"max_words": args.max_words} if args.max_words is not None else {}
+    pruner = HtmlPruner(args.ranker, model=args.model, tokenizer=args.tokenizer, use_trafilatura=args.use_trafilatura,
+                        batch_size=args.batch_size, device=args.device, **options)
     records: list[dict[str, Any]] = []
     for line_number, record in read_jsonl(args.in_path):
         _check_record(record, f"{args.in_path}: line {line_number}")
