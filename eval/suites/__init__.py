@@ -8,10 +8,12 @@ from eval.suites import context
 from eval.suites import html
 from eval.suites import load
 from eval.suites import scale
+from eval.suites import weights
 
 SUITES: dict = {
     "context": context,
     "html": html,
     "load": load,
     "scale": scale,
+    "weights": weights,
 }
