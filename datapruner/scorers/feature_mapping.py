@@ -6,6 +6,7 @@ nearest target cluster centroid, so the rows that look most like the target doma
 """
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -14,6 +15,7 @@ import numpy.typing as npt
 
 from datapruner._validation import check_columns
 from datapruner.errors import DataprunerError
+from datapruner.io import load_data
 from datapruner.scorers._embedding import check_embedding_options, dataset_features
 from datapruner.scorers._kmeans import (assign, check_features, default_n_clusters, fit_centroids,
                                          normalize_rows, threads_for)
@@ -39,8 +41,9 @@ class FeatureMappingScorer(Scorer):
     which ranks the same rows first when source clusters are tight and is finer-grained when they are not.
 
     Args:
-        target: The small target dataset: a ``datasets.Dataset`` (read from ``target_column``), a list of texts,
-            or a ``(n_target, dim)`` array of features in the source's feature space.
+        target: The small target dataset: a ``datasets.Dataset`` or a path/name that
+            :func:`datapruner.io.load_data` reads (on the CLI: ``--param target=target.jsonl``), read from
+            ``target_column``; a list of texts; or a ``(n_target, dim)`` array of features in the source's space.
         model: Embedding model name or path, or an object with ``encode(texts)`` and ``identity``; ``None`` is the
             embedded all-MiniLM-L6-v2.
         target_column: Column of ``target`` to use; ``None`` uses the source's ``text_column``.
@@ -97,8 +100,8 @@ class FeatureMappingScorer(Scorer):
             if len(target) == 0:
                 raise DataprunerError("target is empty: pass at least one target row.")
             return "dataset"
-        if isinstance(target, str):
-            raise DataprunerError("target must be a dataset, a list of texts or an array, not one string.")
+        if isinstance(target, (str, os.PathLike)):
+            return "path"
         if isinstance(target, Sequence) and target and all(isinstance(t, str) for t in target):
             return "texts"
         arr = np.asarray(target)
@@ -118,7 +121,9 @@ class FeatureMappingScorer(Scorer):
             target = hf.Dataset.from_dict({"text": list(self.target)})
             column = "text"
         else:
-            target = self.target
+            target = load_data(self.target) if kind == "path" else self.target
+            if len(target) == 0:
+                raise DataprunerError("target is empty: pass at least one target row.")
             column = self.target_column or source_column
             check_columns(target.column_names, column)
         return dataset_features(self, target, column)

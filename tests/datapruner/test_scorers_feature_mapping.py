@@ -43,12 +43,20 @@ def test_text_target_with_fake_embedder():
     assert np.allclose(scores, scores2)
 
 
+def test_target_from_a_file_path(tmp_path):
+    path = tmp_path / "target.jsonl"
+    path.write_text('{"text": "a goal scored by the striker"}\n{"text": "penalty saved by the keeper"}\n')
+    ds = datasets.Dataset.from_dict({"text": ["the striker scored a goal", "parliament passed the budget"]})
+    scores = FeatureMappingScorer(str(path), model=HashingEmbedder(), n_clusters=1).score(ds)
+    assert scores[0] > scores[1]
+
+
 def test_bad_targets():
     ds = datasets.Dataset.from_dict({"text": ["a", "b"]})
     with pytest.raises(DataprunerError, match="target"):
         FeatureMappingScorer(None, model=HashingEmbedder()).score(ds)
-    with pytest.raises(DataprunerError, match="target"):
-        FeatureMappingScorer("one string", model=HashingEmbedder()).score(ds)
+    with pytest.raises(DataprunerError, match="no_such_target"):
+        FeatureMappingScorer("no_such_target.jsonl", model=HashingEmbedder()).score(ds)
     with pytest.raises(DataprunerError, match="dimension"):
         FeatureMappingScorer(np.ones((3, 5), np.float32)).score_embeddings(np.ones((4, 6), np.float32))
     with pytest.raises(DataprunerError, match="column 'nope'"):
