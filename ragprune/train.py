@@ -45,7 +45,7 @@ from typing import Any, Sequence
 from ragprune.errors import RagpruneError
 from ragprune.sentence.splitter import split_sentences
 
-__all__ = ["main", "build_parser", "normalize_answer", "write_model_card"]
+__all__ = ["main", "build_parser", "normalize_answer", "verify_checkpoint", "write_model_card"]
 
 logger = logging.getLogger("ragprune.train")
 
@@ -614,6 +614,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--val-unanswerable", type=int, default=100)
     p.add_argument("--target-recall", type=float, default=0.95)
     p.add_argument("--eval-batch-size", type=int, default=32)
+    p.add_argument("--verify", action="store_true",
+                   help="do not train: re-load the checkpoint in --output-dir, recompute its validation metrics with "
+                        "the data options it records, and compare them with the stored ones")
     p.add_argument("--debug", action="store_true")
     return p
 
@@ -640,7 +643,7 @@ def _validate_args(args: argparse.Namespace) -> None:
 
 def _fingerprint(args: argparse.Namespace) -> str:
     keep = {k: str(v) for k, v in sorted(vars(args).items())
-            if k not in ("output_dir", "resume_dir", "debug", "argv", "max_train_minutes", "save_steps", "logging_steps",
+            if k not in ("output_dir", "resume_dir", "debug", "argv", "verify", "max_train_minutes", "save_steps", "logging_steps",
                          "num_threads", "eval_batch_size")}
     return hashlib.sha1(json.dumps(keep, sort_keys=True).encode()).hexdigest()[:12]
 
@@ -680,7 +683,9 @@ def train(args: argparse.Namespace) -> dict:
     logger.info("mean length %.1f tokens, positive windows %.3f", sum(lengths) / max(1, len(lengths)), positive_rate)
 
     # Freeze the word embeddings (they are re-attached from the base model at load time) and optionally layers.
-    model.encoder.embeddings.word_embeddings.weight.requires_grad_(False)
+    # A from-scratch (--tiny) model has no base to re-attach from: its embeddings train and are stored.
+    if base_model is not None:
+        model.encoder.embeddings.word_embeddings.weight.requires_grad_(False)
     for layer in model.encoder.encoder.layer[: args.freeze_layers]:
         for prm in layer.parameters():
             prm.requires_grad_(False)
@@ -808,6 +813,52 @@ def train(args: argparse.Namespace) -> dict:
     return full
 
 
+def verify_checkpoint(path: str | os.PathLike[str], data_root: str | os.PathLike[str], *,
+                      eval_batch_size: int = 32, num_threads: int = 2) -> dict:
+    """Recompute a checkpoint's validation metrics from scratch and compare them with the stored ones.
+
+    The validation data is rebuilt from ``data_root`` with the data options recorded in the checkpoint's
+    ``config.json`` (``training``), so the same questions and passages are scored by the re-loaded model.
+
+    Returns:
+        ``{"match": bool, "max_abs_diff": float, "stored": {...}, "recomputed": {...}}`` over the headline
+        metrics at the stored threshold.
+
+    Raises:
+        RagpruneError: If the folder is not a checkpoint written by this trainer.
+    """
+    import torch
+
+    from ragprune.sentence.model import load_pruner_model
+
+    torch.set_num_threads(num_threads)
+    model, tokenizer, config = load_pruner_model(path)
+    if "training" not in config or "validation_metrics" not in config:
+        raise RagpruneError(f"path={str(path)!r} records no training options or validation metrics to verify.")
+    args = build_parser().parse_args(["--output-dir", str(path)])
+    for key, value in config["training"].items():
+        if hasattr(args, key) and key not in ("output_dir", "data_root", "resume_dir"):
+            setattr(args, key, value)
+    data = build_data(Path(data_root), tokenizer, args)
+    for key in ("validation_articles", "nq_validation_questions", "hotpot_train_validation_ids"):
+        if data["split"][key] != config.get(key):
+            raise RagpruneError(f"data_root={str(data_root)!r} does not rebuild the recorded split ({key} differs).")
+    stored = config["validation_metrics"]
+    recomputed = validate(model, tokenizer, data["validation"], max_length=config["max_length"],
+                          target_recall=stored["target_recall"], batch_size=eval_batch_size)
+
+    def headline(m: dict) -> dict:
+        return {"threshold": m["threshold"],
+                **{f"{name}.{k}": m[name][k] for name in ("squad", "nq")
+                   for k in ("has_answer_recall", "tokens_removed", "answer_sentence_recall")},
+                "hotpot.supporting_fact_recall": m["hotpot_train_heldout"]["supporting_fact_recall"],
+                "unanswerable.fully_pruned": m["squad_v2_unanswerable"]["fully_pruned"]}
+
+    a, b = headline(stored), headline(recomputed)
+    diff = max(abs(float(a[k]) - float(b[k])) for k in a)
+    return {"match": diff < 1e-6, "max_abs_diff": diff, "stored": a, "recomputed": b}
+
+
 def write_model_card(config: dict, path: str | os.PathLike[str]) -> Path:
     """Write ``MODEL_CARD.md`` for a checkpoint from its config (all figures come from the config); return the path."""
     m = config["validation_metrics"]
@@ -903,6 +954,11 @@ def main(argv: list[str] | None = None) -> int:
     args.argv = list(sys.argv[1:] if argv is None else argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     try:
+        if args.verify:
+            report = verify_checkpoint(args.output_dir, args.data_root, eval_batch_size=args.eval_batch_size,
+                                       num_threads=args.num_threads)
+            logger.info("verify %s: %s", args.output_dir, json.dumps(report, sort_keys=True))
+            return 0 if report["match"] else 1
         config = train(args)
     except RagpruneError as err:
         if args.debug:

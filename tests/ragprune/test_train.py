@@ -15,14 +15,14 @@ TINY = [
     "--data-root", str(FIXTURE), "--tiny", "--max-length", "128", "--per-device-train-batch-size", "8",
     "--learning-rate", "1e-3", "--head-learning-rate", "3e-3", "--warmup-ratio", "0.0",
     "--nq-validation", "10", "--nq-train", "30", "--hotpot-validation", "2", "--val-squad", "10", "--val-nq", "5",
-    "--val-unanswerable", "5", "--logging-steps", "4", "--squad-unanswerable", "20",
+    "--val-unanswerable", "5", "--logging-steps", "4", "--squad-unanswerable", "20", "--num-threads", "1",
 ]
 
 
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[int, Path]:
     out = tmp_path_factory.mktemp("tiny") / "ck"
-    code = main(TINY + ["--output-dir", str(out), "--num-train-epochs", "3", "--resume-dir", str(out.parent / "state")])
+    code = main(TINY + ["--output-dir", str(out), "--num-train-epochs", "6", "--resume-dir", str(out.parent / "state")])
     return code, out
 
 
@@ -31,9 +31,10 @@ def test_tiny_training_run_learns_and_saves(tiny_run: tuple[int, Path]) -> None:
     assert code == 0
     config = json.loads((out / "config.json").read_text())
     curve = [c["loss"] for c in config["loss_curve"]]
-    assert len(curve) >= 4
-    first, last = sum(curve[:2]) / 2, sum(curve[-2:]) / 2
-    assert last < 0.9 * first, curve
+    assert len(curve) >= 12
+    # the first window (steps 1-4) starts from the random init; the last three windows must be clearly lower
+    first, last = curve[0], sum(curve[-3:]) / 3
+    assert last < 0.88 * first, curve
     assert 0.0 <= config["threshold"] <= 1.0
     metrics = config["validation_metrics"]
     for key in ("squad", "nq", "hotpot_train_heldout", "squad_v2_unanswerable"):
@@ -126,3 +127,21 @@ def test_bad_arguments_exit_2_with_one_line(extra: list[str], needle: str, tmp_p
 def test_normalize_answer() -> None:
     assert normalize_answer("The Eiffel Tower.") == "eiffel tower"
     assert normalize_answer("  A  cat ") == "cat"
+
+
+def test_verify_recomputes_stored_metrics(tiny_run: tuple[int, Path], tmp_path: Path) -> None:
+    from ragprune.train import verify_checkpoint
+
+    _, out = tiny_run
+    report = verify_checkpoint(out, FIXTURE, num_threads=1)
+    assert report["match"], report
+    assert main(["--verify", "--output-dir", str(out), "--data-root", str(FIXTURE), "--num-threads", "1"]) == 0
+    # a tampered stored metric is caught
+    import shutil
+
+    copy = tmp_path / "ck"
+    shutil.copytree(out, copy)
+    config = json.loads((copy / "config.json").read_text())
+    config["validation_metrics"]["squad"]["tokens_removed"] += 0.01
+    (copy / "config.json").write_text(json.dumps(config))
+    assert main(["--verify", "--output-dir", str(copy), "--data-root", str(FIXTURE), "--num-threads", "1"]) == 1
