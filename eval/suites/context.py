@@ -74,13 +74,17 @@ def _latency(pruner: Any, preps: list, *, warmup: int = 3) -> dict[str, Any]:
         pruner.prune(prep.example.question, prep.example.passages)
     times = []
     load_before = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
+    cpu_times = []
     for prep in preps:
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), time.process_time()
         pruner.prune(prep.example.question, prep.example.passages)
         times.append((time.perf_counter() - started) * 1000)
+        cpu_times.append((time.process_time() - cpu_started) * 1000)
     words = [len(p.split()) for prep in preps for p in prep.example.passages]
     return {"p50_ms": float(np.percentile(times, 50)), "p95_ms": float(np.percentile(times, 95)),
-            "mean_ms": float(np.mean(times)), "n": len(times), "mean_words_per_passage": float(np.mean(words)),
+            "mean_ms": float(np.mean(times)), "n": len(times),
+            "cpu_p50_ms": float(np.percentile(cpu_times, 50)), "cpu_p95_ms": float(np.percentile(cpu_times, 95)),
+            "mean_words_per_passage": float(np.mean(words)),
             "passages_per_question": float(np.mean([len(p.example.passages) for p in preps])),
             "load_average_1min": [load_before, os.getloadavg()[0] if hasattr(os, "getloadavg") else None],
             "times_ms": [round(t, 2) for t in times]}
@@ -317,7 +321,7 @@ def _run(args: argparse.Namespace) -> dict[str, Any]:
                               "int8_auc": _gold_auc(ps, q_reranks), "fp32_auc": _gold_auc(ps, ours[name][1])})
         latency["int8"] = _latency(q_pruner, lat_preps)
         worst_drop = max(r["fp32"] - r["int8"] for r in int8_rows)
-        speedup = latency["fp32"]["p50_ms"] / latency["int8"]["p50_ms"]
+        speedup = latency["fp32"]["cpu_p50_ms"] / latency["int8"]["cpu_p50_ms"]
         keep_quality = worst_drop <= 0.01
         int8 = {"rows": int8_rows, "worst_recall_drop": worst_drop, "p50_speedup": speedup,
                 "recommend_by_default": bool(keep_quality and speedup > 1.1)}
@@ -328,24 +332,36 @@ def _run(args: argparse.Namespace) -> dict[str, Any]:
                                  _pct(r["fp32_tokens_removed"]), _pct(r["int8_tokens_removed"]),
                                  _pct(r["passage_selection_identical"]), _pct(r["fp32_auc"]), _pct(r["int8_auc"])]
                                 for r in int8_rows]})
-        verdicts.append(f"int8: worst recall drop {worst_drop:+.3f}, p50 speed-up x{speedup:.2f} -> "
+        verdicts.append(f"int8: worst recall drop {worst_drop:+.3f}, CPU-time p50 speed-up x{speedup:.2f} "
+                        f"(int8 p50 {latency['int8']['p50_ms']:.0f} ms wall, {latency['int8']['cpu_p50_ms']:.0f} ms CPU) -> "
                         f"{'enable' if int8['recommend_by_default'] else 'keep disabled'} by default "
                         "(rule: drop <= 0.01 and speed-up > 1.1).")
     lat_rows = [[kind if "threads" in kind else f"{kind}, {latency['torch_threads']} threads", round(v["p50_ms"], 1),
-                 round(v["p95_ms"], 1), round(v["mean_ms"], 1), v["n"],
+                 round(v["p95_ms"], 1), round(v["mean_ms"], 1), round(v["cpu_p50_ms"], 1),
+                 round(v["cpu_p95_ms"], 1), v["n"],
                  round(v["mean_words_per_passage"], 1),
                  " / ".join("-" if x is None else f"{x:.1f}" for x in v["load_average_1min"])]
                 for kind, v in latency.items() if isinstance(v, dict)]
     tables.append({"title": "CPU latency per question with 5 passages (prune() at the default threshold, "
                             "shared 2-core machine)",
-                   "columns": ["model", "p50 ms", "p95 ms", "mean ms", "questions", "words per passage",
+                   "columns": ["model", "p50 ms", "p95 ms", "mean ms", "CPU-time p50 ms", "CPU-time p95 ms", "questions",
+                               "words per passage",
                                "machine load (1-min avg) before/after"],
                    "rows": lat_rows})
-    p50 = latency["fp32"]["p50_ms"]
-    verdicts.append(f"latency: p50 {p50:.0f} ms (goal <= {LATENCY_GOAL_MS:.0f} ms): "
-                    f"{'MET' if p50 <= LATENCY_GOAL_MS else 'NOT MET'}; p95 {latency['fp32']['p95_ms']:.0f} ms, "
-                    f"{latency['fp32']['mean_words_per_passage']:.0f} words per passage, fp32, "
-                    f"{latency['torch_threads']} torch thread(s).")
+    from ragprune.sentence.pruner import QUANTIZE_BY_DEFAULT
+
+    for kind in ("fp32", "int8"):
+        if kind not in latency:
+            continue
+        lat = latency[kind]
+        is_default = (kind == "int8") == QUANTIZE_BY_DEFAULT
+        verdicts.append(
+            f"latency {kind}{' (the default)' if is_default else ''}: p50 {lat['p50_ms']:.0f} ms wall "
+            f"(goal <= {LATENCY_GOAL_MS:.0f} ms: {'MET' if lat['p50_ms'] <= LATENCY_GOAL_MS else 'NOT MET'} on this "
+            f"shared machine, 1-min load {_fmt(lat['load_average_1min'][0], '.1f')}), p95 {lat['p95_ms']:.0f} ms; CPU time p50 "
+            f"{lat['cpu_p50_ms']:.0f} ms ({'within' if lat['cpu_p50_ms'] <= LATENCY_GOAL_MS else 'over'} the goal "
+            f"if the core were idle); {lat['mean_words_per_passage']:.0f} words per passage, "
+            f"{latency['torch_threads']} torch thread(s).")
 
     torch.set_num_threads(default_threads)
     metrics["latency"] = latency
@@ -358,7 +374,9 @@ def _run(args: argparse.Namespace) -> dict[str, Any]:
         "has-answer recall: SQuAD-normalised gold answer is a substring of the normalised concatenated pruned "
         "passages; HotpotQA yes/no answers are excluded from it. SF: a HotpotQA sentence counts as kept when "
         ">= 50% of its characters are kept.",
-        f"Held-out data from the checkpoint config: {len(titles)} SQuAD articles; NQ split as recorded.",
+        f"Held-out data from the checkpoint config: {len(titles)} SQuAD articles and the NQ questions it held out. "
+        "These were never trained on, but the trainer chose the default threshold on a subset of them (validation); "
+        "HotpotQA dev was never read by the trainer.",
     ]
     return {
         "config": {"model": str(args.model) if args.model else "default checkpoint", "quick": quick,
