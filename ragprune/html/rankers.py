@@ -429,7 +429,24 @@ class BoilerplateScorer:
         return out
 
 
+_EXTRACTED: OrderedDict[str, str | None] = OrderedDict()
+
+
 def _trafilatura_text(html: str) -> str | None:
+    """Return trafilatura's main text of ``html`` (the last few pages are remembered by content hash)."""
+    import hashlib
+
+    key = hashlib.blake2b(html.encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
+    if key in _EXTRACTED:
+        return _EXTRACTED[key]
+    text = _run_trafilatura(html)
+    _EXTRACTED[key] = text
+    while len(_EXTRACTED) > 4:
+        _EXTRACTED.popitem(last=False)
+    return text
+
+
+def _run_trafilatura(html: str) -> str | None:
     try:
         import trafilatura
     except ImportError:
