@@ -112,6 +112,10 @@ def _child_method(method: str, path: str, planted_path: str, keep: float, max_si
     from datapruner.scorers.semdedup import SemDedupScorer
     from datapruner.selection import select_indices
 
+    from datapruner.scorers import _kmeans  # noqa: F401  (imports done before the clock starts)
+
+    start_usage = resource.getrusage(resource.RUSAGE_SELF)
+    cpu_at_start = start_usage.ru_utime + start_usage.ru_stime
     started = time.perf_counter()
     x = np.load(path, mmap_mode="r")
     if method == "prototype":
@@ -155,9 +159,11 @@ def _child_method(method: str, path: str, planted_path: str, keep: float, max_si
         quality["precision"] = float((flagged & planted_dup).sum() / max(int(flagged.sum()), 1))
         quality["kept_rows_are_non_duplicates_first"] = bool(not flagged[kept].any()) if \
             kept.size <= n - int(flagged.sum()) else None
-    peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    peak_kb = usage.ru_maxrss
     return {"method": method, "n_rows": n, "dim": int(x.shape[1]), "score_s": scored - started,
             "select_s": done - scored, "total_s": done - started, "peak_rss_gb": peak_kb / 1024 ** 2,
+            "cpu_s": usage.ru_utime + usage.ru_stime - cpu_at_start,
             "n_kept": int(kept.size), "quality": quality, "loadavg": os.getloadavg()}
 
 
@@ -260,11 +266,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     for r in method_runs:
         ok = r["total_s"] < 120 and r["peak_rss_gb"] < 4
         rows.append([r["method"], r["n_rows"], r["dim"], r["quality"]["n_clusters"], round(r["score_s"], 2),
-                     round(r["select_s"], 3), round(r["total_s"], 2), round(r["peak_rss_gb"], 3),
-                     "yes" if ok else "NO"])
-        verdicts.append(f"{r['method']} on {r['n_rows']:,} x {r['dim']}: {r['total_s']:.1f} s, peak RSS "
-                        f"{r['peak_rss_gb']:.2f} GB -> {'meets' if ok else 'MISSES'} the goal (< 120 s, < 4 GB); "
-                        f"1-min load average during the run {r['loadavg'][0]:.1f} on {os.cpu_count()} cores.")
+                     round(r["select_s"], 3), round(r["total_s"], 2), round(r["cpu_s"], 2),
+                     round(r["peak_rss_gb"], 3), round(r["loadavg"][0], 1), "yes" if ok else "NO"])
+        verdicts.append(f"{r['method']} on {r['n_rows']:,} x {r['dim']}: {r['total_s']:.1f} s wall "
+                        f"({r['cpu_s']:.1f} s CPU), peak RSS {r['peak_rss_gb']:.2f} GB -> "
+                        f"{'meets' if ok else 'MISSES'} the goal (< 120 s, < 4 GB); 1-min load average at the end "
+                        f"of the run {r['loadavg'][0]:.1f} on {os.cpu_count()} cores.")
     quality_rows = []
     for r in method_runs:
         for k, v in r["quality"].items():
@@ -291,8 +298,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "embedding": {**emb, "raw_median_s": raw_med, "path_median_s": path_med, "overhead": overhead},
         "tables": [
             {"title": "Selection over precomputed embeddings (memory-mapped, one child process per method)",
-             "columns": ["method", "rows", "dim", "clusters", "score (s)", "select (s)", "total (s)",
-                         "peak RSS (GB)", "goal met"], "rows": rows},
+             "columns": ["method", "rows", "dim", "clusters", "score (s)", "select (s)", "total wall (s)",
+                         "CPU (s)", "peak RSS (GB)", "load avg", "goal met"], "rows": rows},
             {"title": "Correctness on the planted structure", "columns": ["method", "metric", "value"],
              "rows": quality_rows},
             {"title": "Embedding throughput (same process, alternating, median of repeats)",
@@ -311,7 +318,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "Peak RSS is ru_maxrss of the child process; it includes the memory-mapped embedding pages it read "
             "(1.5 GB at 1M x 384) and the Python/numpy/faiss baseline.",
             "The machine is shared with other jobs; the load average is recorded per run. Children run under "
-            "nice -n 10.",
+            "nice -n 10, so wall time grows with the other jobs' load; CPU time (user + sys of the child, both "
+            "cores counted) is the load-independent measure of the work. Timing starts after imports.",
         ],
         "timings": timings,
     }
