@@ -183,7 +183,7 @@ def _record(modules: dict[str, Any], calls: Sequence[Callable[[], Any]], masks: 
 
     handles = [module.register_forward_hook(make_hook(name)) for name, module in modules.items()]
     try:
-        with torch.inference_mode():
+        with torch.no_grad():  # not inference_mode: the statistics must stay ordinary tensors
             for call, mask in zip(calls, masks):
                 current["mask"], current["cache"] = mask.bool(), {}
                 call()
