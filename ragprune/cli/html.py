@@ -38,8 +38,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
                         help='output: the input lines with "pruned_html" and "text" added (written atomically)')
     parser.add_argument("--max-tokens", type=int, default=None,
                         help="token budget of each pruned page, MiniLM tokenizer unless --tokenizer (default: none)")
-    parser.add_argument("--ranker", default="hybrid", choices=["hybrid", "bm25", "embedding", "labeler"],
-                        help="block ranker for lines with a question (default: hybrid)")
+    parser.add_argument("--ranker", default="bm25", choices=["bm25", "hybrid", "embedding", "labeler"],
+                        help="block ranker for lines with a question (default: bm25)")
     parser.add_argument("--max-words", type=int, default=None, help="most words per block (default: 48)")
     parser.add_argument("--model", default=None,
                         help="embedding model name or path (default: the bundled all-MiniLM-L6-v2)")
