@@ -27,7 +27,7 @@ logger = logging.getLogger(__name__)
 SECTIONS = ("unstructured", "structured", "calibration", "mnist", "recovery")
 
 FULL = {
-    "n_heldout": 1000, "n_questions": 2000, "n_calibration": 128, "n_corpus": 2000,
+    "n_heldout": 500, "n_questions": 1000, "n_calibration": 128, "n_corpus": 2000,
     "unstructured": {
         "random": ["30%", "50%", "70%"],
         "magnitude": ["30%", "50%", "70%", "2:4", "4:8"],
@@ -66,8 +66,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--sections", default=",".join(SECTIONS),
                         help=f"comma-separated parts to run (default: all of {','.join(SECTIONS)})")
     parser.add_argument("--patterns", default=None,
-                        help="comma-separated unstructured patterns to keep from the sweep, e.g. '50%%,2:4' "
-                             "(default: all of the configuration)")
+                        help="comma-separated patterns to keep from the sweep, e.g. '50%%,2:4'; a percentage also "
+                             "filters the structured sparsities (default: all of the configuration)")
+    parser.add_argument("--methods", default=None,
+                        help="comma-separated pruning methods to keep (unstructured: random, magnitude, "
+                             "global_magnitude, wanda, sparsegpt; structured: magnitude, wanda, flap); default: all")
     parser.add_argument("--threads", type=int, default=1,
                         help="torch CPU threads for every part, latency included (default: 1)")
 
@@ -477,6 +480,14 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             raise EvalError(f"--patterns={args.patterns!r} is not valid: use a subset of {sorted(known)}.")
         cfg["unstructured"] = {m: [p for p in pats if p in wanted] for m, pats in cfg["unstructured"].items()}
         cfg["unstructured"] = {m: pats for m, pats in cfg["unstructured"].items() if pats}
+        cfg["structured_sparsities"] = [x for x in cfg["structured_sparsities"] if f"{round(x * 100)}%" in wanted]
+    if args.methods:
+        wanted = {m.strip() for m in args.methods.split(",") if m.strip()}
+        known = set(cfg["unstructured"]) | set(cfg["structured_methods"])
+        if not wanted or not wanted <= known:
+            raise EvalError(f"--methods={args.methods!r} is not valid: use a subset of {sorted(known)}.")
+        cfg["unstructured"] = {m: p for m, p in cfg["unstructured"].items() if m in wanted}
+        cfg["structured_methods"] = [m for m in cfg["structured_methods"] if m in wanted]
     if any(s != "mnist" for s in sections):
         data_file(args.data_root, "squad/squad_v1.1_dev.json.gz")
     previous_threads = torch.get_num_threads()
