@@ -29,7 +29,7 @@ from __future__ import annotations
 import logging
 import math
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -51,8 +51,9 @@ __all__ = ["RayEngine", "ensure_ray", "features_dataset", "score_parquet", "sele
 
 logger = logging.getLogger(__name__)
 
-#: Rows per block of the feature dataset built from an in-process array.
-_BLOCK_ROWS = 16384
+#: Rows per block of feature datasets: the local engine's assignment block, so that faiss sees the same blocks and
+#: the scores are bit for bit the local ones (``datapruner.scorers._kmeans.BLOCK_ROWS``).
+_BLOCK_ROWS = 65536
 #: Rows of the embedding-cache chunks (the local engine's ``column_features`` default).
 _CHUNK_ROWS = 4096
 
@@ -77,6 +78,13 @@ def ensure_ray(*, num_cpus: int | None = None) -> Any:
     ctx = ray.data.DataContext.get_current()
     ctx.enable_progress_bars = logger.isEnabledFor(logging.INFO)
     ctx.enable_auto_log_stats = False
+    # Task-based sort shuffle for groupby/sort: the default hash shuffle runs aggregator actors that hold CPUs,
+    # which on a small cluster starve the other operators (minutes instead of seconds on 2 CPUs).
+    from ray.data.context import ShuffleStrategy
+
+    ctx.shuffle_strategy = ShuffleStrategy.SORT_SHUFFLE_PULL_BASED
+    if not logger.isEnabledFor(logging.INFO):
+        logging.getLogger("ray.data").setLevel(logging.WARNING)
     return ray
 
 
@@ -127,21 +135,16 @@ def _gather(ds: ray.data.Dataset, columns: list[str]) -> pa.Table:
 
 
 # --------------------------------------------------------------------------------------------------- feature datasets
-class _ReadNpyRows:
-    """Batch map: ``{"id": row ids}`` -> ``row_id`` and the rows of a ``.npy`` file as an ``embedding`` column."""
+def _read_npy_rows(batch: dict[str, npt.NDArray[Any]], *, path: str) -> pa.Table:
+    """Batch map (a task): ``{"id": row ids}`` -> ``row_id`` and those rows of a ``.npy`` file as ``embedding``."""
+    import pyarrow as pa
 
-    def __init__(self, path: str) -> None:
-        self.path = path
-
-    def __call__(self, batch: dict[str, npt.NDArray[Any]]) -> pa.Table:
-        import pyarrow as pa
-
-        ids = np.asarray(batch["id"], dtype=np.int64)
-        x = np.load(self.path, mmap_mode="r")
-        lo, hi = int(ids.min()), int(ids.max()) + 1
-        rows = np.asarray(x[lo:hi], dtype=np.float32)[ids - lo]
-        del x
-        return pa.table({"row_id": ids, "embedding": _list_column(rows.reshape(len(ids), -1))})
+    ids = np.asarray(batch["id"], dtype=np.int64)
+    x = np.load(path, mmap_mode="r")
+    lo, hi = int(ids.min()), int(ids.max()) + 1
+    rows = np.asarray(x[lo:hi], dtype=np.float32)[ids - lo]
+    del x
+    return pa.table({"row_id": ids, "embedding": _list_column(rows.reshape(len(ids), -1))})
 
 
 def features_dataset(features: npt.ArrayLike | str | os.PathLike[str], *,
@@ -163,7 +166,7 @@ def features_dataset(features: npt.ArrayLike | str | os.PathLike[str], *,
         n = int(np.load(path, mmap_mode="r").shape[0])
         n_blocks = max(1, math.ceil(n / block_rows))
         return ray.data.range(n, override_num_blocks=n_blocks).map_batches(
-            _ReadNpyRows, fn_constructor_args=(path,), batch_size=block_rows, concurrency=1)
+            _read_npy_rows, fn_kwargs={"path": path}, batch_size=block_rows, batch_format="numpy")
     x = np.asarray(features, dtype=np.float32)
     if x.ndim != 2:
         raise DataprunerError(f"embeddings must have shape (n_rows, dim), got shape {x.shape}.")
@@ -219,13 +222,19 @@ def _assign_batch(table: pa.Table, *, centroids: npt.NDArray[np.float32], alread
     return pa.table(columns)
 
 
+def _extra_columns(table: pa.Table, skip: set[str]) -> dict[str, Any]:
+    """Columns carried through a batch map unchanged (e.g. labels kept next to the scores)."""
+    return {name: table.column(name) for name in table.column_names if name not in skip}
+
+
 def _prototype_batch(table: pa.Table) -> pa.Table:
     """Batch map: prototype score = cosine distance to the nearest centroid, clipped to [0, 2]."""
     import pyarrow as pa
 
     sims = table.column("sim").to_numpy().astype(np.float64)
     return pa.table({"row_id": table.column("row_id"), "score": np.clip(1.0 - sims, 0.0, 2.0),
-                     "cluster": table.column("cluster")})
+                     "cluster": table.column("cluster"),
+                     **_extra_columns(table, {"row_id", "sim", "cluster", "embedding"})})
 
 
 def _semdedup_group(table: pa.Table, *, max_similarity: float, representative: str) -> pa.Table:
@@ -244,7 +253,8 @@ def _semdedup_group(table: pa.Table, *, max_similarity: float, representative: s
     for g in groups:
         rep[g] = ids[g[0]]
     return pa.table({"row_id": ids, "score": scores, "group_rep": rep,
-                     "cluster": table.column("cluster").to_numpy().astype(np.int64)})
+                     "cluster": table.column("cluster").to_numpy().astype(np.int64),
+                     **_extra_columns(table, {"row_id", "sim", "cluster", "embedding"})})
 
 
 def _random_batch(batch: dict[str, npt.NDArray[Any]], *, seed: int) -> dict[str, npt.NDArray[Any]]:
@@ -279,7 +289,7 @@ def _fit_centroids(fds: ray.data.Dataset, n_rows: int, scorer: Any, already_unit
     """Fit k-means on the driver over the same seeded sample of rows the local engine draws."""
     import ray
 
-    from datapruner.scorers._kmeans import default_n_clusters, fit_centroids
+    from datapruner.scorers._kmeans import default_n_clusters, fit_centroids, threads_for
 
     k = scorer.n_clusters if scorer.n_clusters is not None else default_n_clusters(n_rows)
     k = min(check_positive_int("n_clusters", k), n_rows)
@@ -288,13 +298,15 @@ def _fit_centroids(fds: ray.data.Dataset, n_rows: int, scorer: Any, already_unit
     n_sample = min(n_rows, k * spc)
     if n_sample < n_rows:
         wanted = np.sort(rng.choice(n_rows, size=n_sample, replace=False))
-        part = fds.map_batches(_take_rows, fn_kwargs={"wanted": ray.put(wanted)}, batch_format="pyarrow")
+        part = fds.map_batches(_take_rows, fn_kwargs={"wanted": wanted}, batch_format="pyarrow")
     else:
         part = fds
     table = _gather(part, ["row_id", "embedding"])
     sample = _unit(_matrix(table.column("embedding")), already_unit)
-    # ``rng`` has drawn the sample exactly as fit_centroids would; it now seeds faiss the same way too.
-    return fit_centroids(sample, k, n_iter=scorer.n_iter, sample_per_cluster=spc, seed=rng)
+    # ``rng`` has drawn the sample exactly as fit_centroids would; it now seeds faiss the same way too, with the
+    # thread policy the local scorer applies to the whole matrix (k-means sums depend on the thread count).
+    with threads_for(n_rows * sample.shape[1]):
+        return fit_centroids(sample, k, n_iter=scorer.n_iter, sample_per_cluster=spc, seed=rng)
 
 
 def _assigned(fds: ray.data.Dataset, n_rows: int, scorer: Any, *, keep_embedding: bool
@@ -304,7 +316,7 @@ def _assigned(fds: ray.data.Dataset, n_rows: int, scorer: Any, *, keep_embedding
     already_unit = _check_norms(fds)
     centroids = _fit_centroids(fds, n_rows, scorer, already_unit)
     mapped = fds.map_batches(_assign_batch, batch_format="pyarrow",
-                             fn_kwargs={"centroids": ray.put(centroids), "already_unit": already_unit,
+                             fn_kwargs={"centroids": centroids, "already_unit": already_unit,
                                         "keep_embedding": keep_embedding})
     return mapped, centroids
 
@@ -320,7 +332,7 @@ def semdedup_scores(fds: ray.data.Dataset, n_rows: int, scorer: Any) -> ray.data
     """Return a Ray dataset of ``row_id``, ``score`` (semdedup), ``group_rep`` and ``cluster`` for ``fds``."""
     threshold = scorer._check()
     mapped, _ = _assigned(fds, n_rows, scorer, keep_embedding=True)
-    return mapped.groupby("cluster").map_groups(
+    return mapped.groupby("cluster", num_partitions=_partitions()).map_groups(
         _semdedup_group, batch_format="pyarrow",
         fn_kwargs={"max_similarity": threshold, "representative": scorer.representative})
 
@@ -407,6 +419,11 @@ def embed_column(dataset: datasets.Dataset, column: str, *, model: Any = None, b
     return store.get_or_compute(missing)
 
 
+def _partitions() -> int:
+    """Shuffle partitions of grouped operations: a few per CPU (Ray's default of 200 is for large clusters)."""
+    return max(1, 2 * int(ray_cpus()))
+
+
 def ray_cpus() -> float:
     """Return the number of CPUs of the Ray cluster (starting Ray if needed)."""
     ray = ensure_ray()
@@ -461,14 +478,14 @@ def select_ray(sds: ray.data.Dataset, *, n_rows: int, keep: float, strategy: str
     if strategy == "balanced":
         if "label" not in sds.columns():
             raise DataprunerError("strategy='balanced' needs labels: pass label_column or labels.")
-        counts = _gather_plain(hds.groupby("label").count())
+        counts = _gather_plain(hds.groupby("label", num_partitions=_partitions()).count())
         labels = counts["label"]
         count_col = next(c for c in counts if c != "label")
         order = np.argsort(np.asarray(labels), kind="stable")  # np.unique's class order
         sizes = np.asarray(counts[count_col], dtype=np.int64)[order]
         quotas = class_quotas(sizes, n_keep)
         quota_of = {labels[i]: int(q) for i, q in zip(order, quotas)}
-        kept = _gather_plain(hds.groupby("label").map_groups(_quota_group, fn_kwargs={"quotas": quota_of},
+        kept = _gather_plain(hds.groupby("label", num_partitions=_partitions()).map_groups(_quota_group, fn_kwargs={"quotas": quota_of},
                                                               batch_format="pyarrow"))
         return np.sort(np.asarray(kept.get("row_id", []), dtype=np.int64))
     # ccs draws every bin from one sequential random stream: gather the scores and run it on the driver.
@@ -628,37 +645,36 @@ def _parquet_paths(data: str | os.PathLike[str] | Iterable[str | os.PathLike[str
     return [str(p) for p in paths]
 
 
-class _ReadShard:
-    """Batch map: ``{"shard": i}`` -> the rows of shard ``i`` with their global ``row_id`` (streamed by row group)."""
+def _read_shards(batch: dict[str, npt.NDArray[Any]], *, paths: list[str], offsets: list[int],
+                 columns: list[str]) -> Iterator[pa.Table]:
+    """Batch map (a task): shard numbers -> their rows with the global ``row_id``, one row group at a time.
 
-    def __init__(self, paths: list[str], offsets: list[int], columns: list[str]) -> None:
-        self.paths, self.offsets, self.columns = paths, offsets, columns
+    Tasks, not actors: an actor pool holding every CPU would starve the operators downstream of it.
+    """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
 
-    def __call__(self, batch: dict[str, npt.NDArray[Any]]) -> Iterable[pa.Table]:
-        import pyarrow as pa
-        import pyarrow.parquet as pq
-
-        for shard in np.asarray(batch["id"]).tolist():
-            pf = pq.ParquetFile(self.paths[shard])
-            start = self.offsets[shard]
-            for group in range(pf.num_row_groups):
-                table = pf.read_row_group(group, columns=self.columns)
-                ids = np.arange(start, start + table.num_rows, dtype=np.int64)
-                start += table.num_rows
-                yield table.append_column("row_id", pa.array(ids))
+    for shard in np.asarray(batch["id"]).tolist():
+        pf = pq.ParquetFile(paths[shard])
+        start = offsets[shard]
+        for group in range(pf.num_row_groups):
+            table = pf.read_row_group(group, columns=columns)
+            ids = np.arange(start, start + table.num_rows, dtype=np.int64)
+            start += table.num_rows
+            yield table.append_column("row_id", pa.array(ids))
 
 
 def _read_with_ids(paths: list[str], columns: list[str], offsets: dict[str, int]) -> ray.data.Dataset:
     import ray.data
 
     return ray.data.range(len(paths), override_num_blocks=len(paths)).map_batches(
-        _ReadShard, fn_constructor_args=(paths, [offsets[p] for p in paths], columns), batch_size=1,
-        batch_format="numpy", concurrency=max(1, min(len(paths), int(ray_cpus()))))
+        _read_shards, fn_kwargs={"paths": paths, "offsets": [offsets[p] for p in paths], "columns": columns},
+        batch_size=1, batch_format="numpy")
 
 
 def score_parquet(data: str | os.PathLike[str] | Iterable[str | os.PathLike[str]], *, out_dir: str | os.PathLike[str],
-                  method: str, embedding_column: str = "embedding", seed: int = 0,
-                  **params: Any) -> dict[str, Any]:
+                  method: str, embedding_column: str = "embedding", keep_columns: Iterable[str] = (),
+                  seed: int = 0, **params: Any) -> dict[str, Any]:
     """Score parquet shards of precomputed embeddings on Ray and write ``row_id, score`` parquet shards.
 
     Row ids number the rows of the shards in the order given (sorted by name for a folder). Only the embedding
@@ -670,6 +686,7 @@ def score_parquet(data: str | os.PathLike[str] | Iterable[str | os.PathLike[str]
             so it appears whole or not at all.
         method: ``prototype``, ``semdedup`` or ``random``.
         embedding_column: Fixed-size-list column holding each row's embedding.
+        keep_columns: Columns copied next to the scores (e.g. the label, for ``select_parquet``'s ``balanced``).
         seed: Seed of k-means (or of the random scores).
         **params: Scorer parameters (``n_clusters``, ``max_similarity``, ...).
 
@@ -690,16 +707,19 @@ def score_parquet(data: str | os.PathLike[str] | Iterable[str | os.PathLike[str]
     n_rows = int(sum(pq.ParquetFile(p).metadata.num_rows for p in paths))
     if n_rows == 0:
         raise DataprunerError("the dataset is empty: there are no rows to score.")
+    keep_columns = list(keep_columns)
+    if method == "random" and keep_columns:
+        raise DataprunerError("keep_columns is not supported with method='random'.")
     if method == "random":
         sds = random_scores(n_rows, int(seed))
     else:
         offsets = dict(zip(paths, np.concatenate([[0], np.cumsum(
             [pq.ParquetFile(p).metadata.num_rows for p in paths])[:-1]]).astype(np.int64).tolist()))
-        fds = _read_with_ids(paths, [embedding_column], offsets)
+        fds = _read_with_ids(paths, [embedding_column, *keep_columns], offsets)
         if embedding_column != "embedding":
             fds = fds.rename_columns({embedding_column: "embedding"})
         sds = prototype_scores(fds, n_rows, scorer) if method == "prototype" else semdedup_scores(fds, n_rows, scorer)
-        sds = sds.select_columns(["row_id", "score"])
+        sds = sds.select_columns(["row_id", "score", *keep_columns])
     out = Path(out_dir)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp"))
@@ -714,29 +734,25 @@ def score_parquet(data: str | os.PathLike[str] | Iterable[str | os.PathLike[str]
 
 
 def select_parquet(scores: str | os.PathLike[str], *, keep: float, strategy: str = "hard",
-                   higher_is_harder: bool = True, seed: int = 0, labels: str | os.PathLike[str] | None = None,
-                   label_column: str = "label", **strategy_params: Any) -> npt.NDArray[np.int64]:
+                   higher_is_harder: bool = True, seed: int = 0, label_column: str | None = None,
+                   **strategy_params: Any) -> npt.NDArray[np.int64]:
     """Return the sorted row ids to keep from ``row_id, score`` parquet shards (as ``score_parquet`` writes).
 
     Args:
         scores: Folder of score shards.
         keep, strategy, higher_is_harder, seed, strategy_params: As in ``datapruner.selection.select_indices``.
-        labels: Folder or file of parquet shards holding ``label_column`` in row-id order (needed by
-            ``balanced``).
-        label_column: Label column of ``labels``.
+        label_column: Column of the score shards holding the class (``score_parquet(..., keep_columns=[...])``);
+            needed by ``balanced``.
     """
     ensure_ray()
     import pyarrow.parquet as pq
     import ray.data
 
     paths = _parquet_paths(scores)
-    sds = ray.data.read_parquet(paths, columns=["row_id", "score"])
+    columns = ["row_id", "score"] + ([label_column] if label_column else [])
+    sds = ray.data.read_parquet(paths).select_columns(columns)
+    if label_column and label_column != "label":
+        sds = sds.rename_columns({label_column: "label"})
     n_rows = int(sum(pq.ParquetFile(p).metadata.num_rows for p in paths))
-    if labels is not None:
-        lpaths = _parquet_paths(labels)
-        offsets = dict(zip(lpaths, np.concatenate([[0], np.cumsum(
-            [pq.ParquetFile(p).metadata.num_rows for p in lpaths])[:-1]]).astype(np.int64).tolist()))
-        lds = _read_with_ids(lpaths, [label_column], offsets).rename_columns({label_column: "label"})
-        sds = sds.join(lds, join_type="inner", on=("row_id",), num_partitions=max(1, int(ray_cpus())))
     return select_ray(sds, n_rows=n_rows, keep=keep, strategy=strategy, higher_is_harder=higher_is_harder,
                       seed=seed, **strategy_params)
