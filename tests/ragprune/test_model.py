@@ -129,7 +129,6 @@ def test_load_errors(tmp_path, monkeypatch) -> None:
         load_pruner_model()
 
 
-@pytest.mark.skipif(not (DEFAULT_CHECKPOINT / "config.json").exists(), reason="default checkpoint not trained yet")
 def test_default_checkpoint_loads() -> None:
     model, tokenizer, config = load_pruner_model()
     for key in ("threshold", "max_length", "base_model", "validation_articles"):
@@ -138,11 +137,16 @@ def test_default_checkpoint_loads() -> None:
     total = sum(p.stat().st_size for p in DEFAULT_CHECKPOINT.iterdir() if p.is_file())
     assert total <= 30 * 10**6
     q = "When did the 1973 oil crisis begin?"
-    ctx = ("The 1973 oil crisis began in October 1973 when OAPEC proclaimed an oil embargo. "
-           "Penguins are flightless birds living in the Southern Hemisphere.")
-    enc = encode_pairs(tokenizer, [q], [ctx], max_length=config["max_length"])
+    relevant = ("Penguins are flightless birds living in the Southern Hemisphere. "
+                "The 1973 oil crisis began in October 1973 when OAPEC proclaimed an oil embargo. "
+                "Emperor penguins are the tallest species.")
+    irrelevant = "Penguins are flightless birds. They eat fish and krill. Emperor penguins are the tallest."
+    enc = encode_pairs(tokenizer, [q, q], [relevant, irrelevant], max_length=config["max_length"])
     with torch.no_grad():
-        logits, _ = model(enc["input_ids"], enc["attention_mask"], enc["token_type_ids"])
-    scores = sentence_scores(torch.sigmoid(logits[0]), enc["offset_mapping"][0], enc["context_mask"][0],
-                             split_sentences(ctx))
-    assert scores[0] >= config["threshold"] > scores[1]
+        logits, rerank = model(enc["input_ids"], enc["attention_mask"], enc["token_type_ids"])
+    probs = torch.sigmoid(logits)
+    s_rel = sentence_scores(probs[0], enc["offset_mapping"][0], enc["context_mask"][0], split_sentences(relevant))
+    s_irr = sentence_scores(probs[1], enc["offset_mapping"][1], enc["context_mask"][1], split_sentences(irrelevant))
+    assert s_rel[1] >= config["threshold"] and s_rel[1] == max(s_rel)  # the answer sentence is kept, and ranks first
+    assert all(s < config["threshold"] for s in s_irr)  # an unrelated passage is pruned entirely
+    assert torch.sigmoid(rerank[0]) > 0.5 > torch.sigmoid(rerank[1])
