@@ -59,12 +59,16 @@ def _dedup_cluster(emb: npt.NDArray[np.float32], centroid_sims: npt.NDArray[np.f
     n_edges = 0
     for start in range(0, m, block):
         end = min(start + block, m)
-        sims = emb[start:end] @ emb.T  # (b, m)
+        # Only the upper triangle: rows [start, end) against columns [start, m), half the work of the full matrix.
+        sims = emb[start:end] @ emb[start:].T  # (b, m - start)
         local = np.arange(end - start)
-        sims[local, start + local] = -np.inf  # no self-similarity
-        nn_sim[start:end] = sims.max(axis=1)
+        sims[local, local] = -np.inf  # no self-similarity
+        np.maximum(nn_sim[start:end], sims.max(axis=1), out=nn_sim[start:end])
+        if end < m:  # the same similarities seen from the later rows
+            np.maximum(nn_sim[end:], sims[:, end - start:].max(axis=0), out=nn_sim[end:])
         r, c = np.nonzero(sims > threshold)
         r = r + start
+        c = c + start
         upper = c > r  # each link once
         if upper.any():
             edge_rows.append(r[upper].astype(np.int64))
