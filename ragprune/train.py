@@ -585,6 +585,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-steps", type=int, default=None, help="stop after this many optimizer steps")
     p.add_argument("--per-device-train-batch-size", type=int, default=16)
     p.add_argument("--rerank-weight", type=float, default=0.5, help="weight of the rerank loss")
+    p.add_argument("--token-gate", action="store_true",
+                   help="token keep-probability = token head x rerank head (a passage judged irrelevant drops whole)")
     p.add_argument("--freeze-layers", type=int, default=0, help="also freeze the lowest N transformer layers")
     p.add_argument("--max-train-minutes", type=float, default=40.0,
                    help="safety stop: end training after this wall time (recorded when it triggers)")
@@ -671,6 +673,7 @@ def train(args: argparse.Namespace) -> dict:
     else:
         model, tokenizer = build_pruner_model(args.base_model, seed=args.seed)
         base_model = args.base_model or DEFAULT_BASE_MODEL
+    model.token_gate = bool(args.token_gate)
     data = build_data(args.data_root, tokenizer, args)
     train_examples = data["train"]
     if args.max_train_examples is not None and len(train_examples) > args.max_train_examples:

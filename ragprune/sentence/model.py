@@ -40,6 +40,7 @@ __all__ = [
     "build_pruner_model",
     "build_tiny_pruner_model",
     "encode_pairs",
+    "gate_token_logits",
     "load_pruner_model",
     "resolve_base_model",
     "save_pruner_model",
@@ -73,13 +74,14 @@ class PrunerModel(nn.Module):
         (True, (1,))
     """
 
-    def __init__(self, encoder: nn.Module, *, dropout: float = 0.1) -> None:
+    def __init__(self, encoder: nn.Module, *, dropout: float = 0.1, token_gate: bool = False) -> None:
         super().__init__()
         self.encoder = encoder
         hidden = encoder.config.hidden_size
         self.dropout = nn.Dropout(dropout)
         self.token_head = nn.Linear(hidden, 1)
         self.rerank_head = nn.Linear(hidden, 1)
+        self.token_gate = token_gate
 
     @property
     def config(self) -> Any:
@@ -104,7 +106,26 @@ class PrunerModel(nn.Module):
         hidden = self.dropout(out.last_hidden_state)
         token_logits = self.token_head(hidden).squeeze(-1)
         rerank_logits = self.rerank_head(hidden[:, 0]).squeeze(-1)
+        if self.token_gate:
+            token_logits = gate_token_logits(token_logits, rerank_logits)
         return token_logits, rerank_logits
+
+
+def gate_token_logits(token_logits: torch.Tensor, rerank_logits: torch.Tensor) -> torch.Tensor:
+    """Return the logits of ``sigmoid(token_logits) * sigmoid(rerank_logits)`` (per row), computed stably.
+
+    With ``token_gate=True`` a token's keep-probability is the product of the passage relevance and the
+    token's own keep-probability, so every token of a passage judged irrelevant is dropped together.
+
+    Args:
+        token_logits: Shape ``(B, T)``.
+        rerank_logits: Shape ``(B,)``.
+    """
+    log_p = nn.functional.logsigmoid(token_logits) + nn.functional.logsigmoid(rerank_logits).unsqueeze(-1)
+    log_p = log_p.clamp(max=-1e-7)
+    # log(1 - p) = log1mexp(log_p), split at -ln 2 for accuracy
+    log_1mp = torch.where(log_p > -0.6931471805599453, torch.log(-torch.expm1(log_p)), torch.log1p(-torch.exp(log_p)))
+    return log_p - log_1mp
 
 
 def resolve_base_model(base_model: str | None = None) -> str:
@@ -272,6 +293,7 @@ def save_pruner_model(
     save_file(state, str(out / "model.safetensors"), metadata={"format": "pt"})
     full = dict(config)
     full.update(
+        token_gate=bool(getattr(model, "token_gate", False)),
         format_version=_FORMAT_VERSION,
         base_model=base_model,
         encoder_config=model.encoder.config.to_dict(),
@@ -326,7 +348,7 @@ def load_pruner_model(
     except (OSError, ValueError) as err:
         raise RagpruneError(f"path={str(folder)!r} could not be read: {err}".replace("\n", " ")) from err
     enc_config = BertConfig.from_dict(config["encoder_config"])
-    model = PrunerModel(BertModel(enc_config, add_pooling_layer=False))
+    model = PrunerModel(BertModel(enc_config, add_pooling_layer=False), token_gate=bool(config.get("token_gate", False)))
     state = {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
     if config.get("word_embeddings") == "base":
         base_w = _base_word_embeddings(config["base_model"]).float()

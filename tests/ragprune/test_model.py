@@ -150,3 +150,36 @@ def test_default_checkpoint_loads() -> None:
     assert s_rel[1] >= config["threshold"] and s_rel[1] == max(s_rel)  # the answer sentence is kept, and ranks first
     assert all(s < config["threshold"] for s in s_irr)  # an unrelated passage is pruned entirely
     assert torch.sigmoid(rerank[0]) > 0.5 > torch.sigmoid(rerank[1])
+
+
+def test_gate_token_logits_is_product_of_probabilities() -> None:
+    from ragprune.sentence.model import gate_token_logits
+
+    tokens = torch.tensor([[-40.0, -3.0, 0.0, 2.0, 40.0], [1.0, 1.0, 1.0, 1.0, 1.0]])
+    rerank = torch.tensor([0.5, -6.0])
+    gated = gate_token_logits(tokens, rerank)
+    assert torch.isfinite(gated).all()
+    expected = torch.sigmoid(tokens) * torch.sigmoid(rerank).unsqueeze(-1)
+    torch.testing.assert_close(torch.sigmoid(gated), expected, rtol=1e-4, atol=1e-7)
+    # known-bad twin: an additive combination is not the product
+    assert not torch.allclose(torch.sigmoid(tokens + rerank.unsqueeze(-1)), expected, atol=1e-3)
+
+
+def test_token_gate_survives_round_trip(tiny, tmp_path) -> None:
+    model, tokenizer = tiny
+    model.eval()
+    model.token_gate = True
+    try:
+        path = save_pruner_model(model, tokenizer, tmp_path / "ck", config={"max_length": 64, "threshold": 0.3},
+                                 base_model=None, dtype="float32")
+        loaded, tok2, config = load_pruner_model(path)
+        assert config["token_gate"] is True and loaded.token_gate is True
+        enc = encode_pairs(tok2, QUESTIONS, CONTEXTS, max_length=64)
+        with torch.no_grad():
+            gated, rerank = loaded(enc["input_ids"], enc["attention_mask"], enc["token_type_ids"])
+            loaded.token_gate = False
+            plain, _ = loaded(enc["input_ids"], enc["attention_mask"], enc["token_type_ids"])
+        # gating can only lower a token's keep-probability
+        assert (torch.sigmoid(gated) <= torch.sigmoid(plain) + 1e-6).all()
+    finally:
+        model.token_gate = False
