@@ -51,7 +51,7 @@ def select_budget(texts: Sequence[str], embeddings: npt.ArrayLike, *, method: st
         params["model"] = LookupEmbedder(texts, embeddings, identity=f"eval-weights-dense-{len(texts)}")
         params["cache"] = False
     selection = datapruner.select_rows(ds, method=method, keep=keep, label_column=None, seed=seed, **params)
-    return [int(i) for i in selection.indices], {"strategy": selection.report.get("params", {}).get("strategy")}
+    return [int(i) for i in selection.indices], {"strategy": selection.report.get("parameters", {}).get("strategy")}
 
 
 def weight_masks(bert: Any) -> dict[str, Any]:

@@ -4,11 +4,12 @@ from __future__ import annotations
 import torch
 
 
-def tiny_bert(seed: int = 0, *, heads: int = 4, hidden: int = 32, intermediate: int = 64, layers: int = 2):
+def tiny_bert(seed: int = 0, *, heads: int = 4, hidden: int = 32, intermediate: int = 64, layers: int = 2,
+              vocab_size: int = 100):
     from transformers import BertConfig, BertModel
 
     torch.manual_seed(seed)
-    config = BertConfig(vocab_size=100, hidden_size=hidden, num_hidden_layers=layers, num_attention_heads=heads,
+    config = BertConfig(vocab_size=vocab_size, hidden_size=hidden, num_hidden_layers=layers, num_attention_heads=heads,
                         intermediate_size=intermediate, max_position_embeddings=64,
                         hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
     model = BertModel(config, add_pooling_layer=False)
