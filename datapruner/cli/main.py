@@ -9,10 +9,10 @@ import argparse
 import logging
 import sys
 
-from datapruner.cli import score, select
+from datapruner.cli import score, select, train
 from datapruner.errors import DataprunerError
 
-COMMANDS = [score, select]
+COMMANDS = [score, select, train]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -230,7 +230,10 @@ def _resolve_training_options(model_type: str, n_rows: int, *, epochs: int | Non
             "batch_size": base["batch_size"] if batch_size is None else check_positive_int("batch_size", batch_size),
             "learning_rate": base["learning_rate"] if learning_rate is None else learning_rate,
             "weight_decay": base["weight_decay"] if weight_decay is None else weight_decay}
-    min_steps = base["min_steps"] if min_steps is None else check_positive_int("min_steps", min_steps, minimum=0)
+    if min_steps is None:
+        min_steps = base["min_steps"] if epochs is None else 0  # explicit epochs are taken as they are
+    else:
+        min_steps = check_positive_int("min_steps", min_steps, minimum=0)
     steps_per_epoch = math.ceil(n_rows / opts["batch_size"])
     opts["epochs"] = max(opts["epochs"], math.ceil(min_steps / steps_per_epoch)) if min_steps else opts["epochs"]
     return opts
@@ -290,7 +293,7 @@ def train(
         epochs, batch_size, learning_rate, weight_decay: Training options; ``None`` takes
             :data:`~datapruner.models.pipeline.TRAINING_DEFAULTS` of the model type.
         min_steps: Raise the epochs of a small subset until at least this many optimisation steps are taken
-            (``None``: the model type's default, 300; 0 turns it off).
+            (``None``: the model type's default when ``epochs`` is None, else 0, so explicit epochs are kept).
         embedding_model: Sentence-transformers model for the ``minilm-*`` types (``None``: embedded MiniLM).
         show_progress_bar: Show tqdm bars while training; ``None`` follows the logger level.
 

@@ -5,6 +5,7 @@ Suites import heavy libraries inside ``run`` so that ``python -m eval --help`` s
 from __future__ import annotations
 
 from eval.suites import context
+from eval.suites import data
 from eval.suites import html
 from eval.suites import load
 from eval.suites import scale
@@ -13,6 +14,7 @@ from eval.suites import weights
 
 SUITES: dict = {
     "context": context,
+    "data": data,
     "html": html,
     "load": load,
     "scale": scale,

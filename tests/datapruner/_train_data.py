@@ -5,6 +5,7 @@ import gzip
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "data_suite"
 
@@ -30,3 +31,14 @@ def mnist_arrays() -> tuple[np.ndarray, np.ndarray]:
     labels = np.frombuffer(gzip.open(FIXTURES / "mnist" / "t10k-labels-idx1-ubyte.gz", "rb").read(),
                            dtype=np.uint8, offset=8)
     return images, labels.astype(np.int64)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_torch_thread():
+    """Train the tiny test models on one thread: on a shared 2-core machine two threads stall each other."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -12,7 +12,7 @@ from datapruner.errors import DataprunerError
 from datapruner.models import ARCHITECTURES, FastTextClassifier, HashingTokenizer, build_model
 from datapruner.models.pipeline import ClassifierBundle, infer_model_type
 from datapruner.training.loop import _RowSparseAdam, fit_classifier, predict_logits, predict_proba
-from tests.datapruner._train_data import mnist_arrays
+from tests.datapruner._train_data import mnist_arrays, one_torch_thread  # noqa: F401 (autouse fixture)
 
 
 def _blobs(n: int = 240, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
