@@ -71,6 +71,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--methods", default=None,
                         help="comma-separated pruning methods to keep (unstructured: random, magnitude, "
                              "global_magnitude, wanda, sparsegpt; structured: magnitude, wanda, flap); default: all")
+    parser.add_argument("--n-questions", type=int, default=None,
+                        help="SQuAD questions for retrieval (default: 1000, --quick 100)")
     parser.add_argument("--threads", type=int, default=1,
                         help="torch CPU threads for every part, latency included (default: 1)")
 
@@ -490,6 +492,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             raise EvalError(f"--methods={args.methods!r} is not valid: use a subset of {sorted(known)}.")
         cfg["unstructured"] = {m: p for m, p in cfg["unstructured"].items() if m in wanted}
         cfg["structured_methods"] = [m for m in cfg["structured_methods"] if m in wanted]
+    if args.n_questions is not None:
+        if args.n_questions < 10:
+            raise EvalError(f"--n-questions={args.n_questions} is not valid: use at least 10.")
+        cfg["n_questions"] = args.n_questions
     if any(s != "mnist" for s in sections):
         data_file(args.data_root, "squad/squad_v1.1_dev.json.gz")
     previous_threads = torch.get_num_threads()
