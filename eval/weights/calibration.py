@@ -17,7 +17,7 @@ import numpy as np
 from eval.errors import EvalError
 
 __all__ = ["read_sentconv", "read_squad", "read_nq_passages", "text_pool", "LinearStats",
-           "sequential_calibrate", "collect_stats"]
+           "sequential_calibrate", "collect_stats", "sample_texts"]
 
 
 def _open_text(path: Path) -> list[str]:
