@@ -88,16 +88,6 @@ def ensure_ray(*, num_cpus: int | None = None) -> Any:
     return ray
 
 
-def _worker_threads() -> None:
-    """Give faiss/BLAS one thread per Ray CPU slot (a worker holds one), so workers do not oversubscribe cores."""
-    try:
-        import faiss
-
-        faiss.omp_set_num_threads(1)
-    except ImportError:  # pragma: no cover - faiss is a core dependency
-        pass
-
-
 # ------------------------------------------------------------------------------------------- arrow <-> numpy helpers
 def _matrix(column: pa.ChunkedArray | pa.Array) -> npt.NDArray[np.float32]:
     """Return a fixed-size-list (or tensor) arrow column as an ``(n, d)`` float32 array."""
@@ -136,15 +126,16 @@ def _gather(ds: ray.data.Dataset, columns: list[str]) -> pa.Table:
 
 # --------------------------------------------------------------------------------------------------- feature datasets
 def _read_npy_rows(batch: dict[str, npt.NDArray[Any]], *, path: str) -> pa.Table:
-    """Batch map (a task): ``{"id": row ids}`` -> ``row_id`` and those rows of a ``.npy`` file as ``embedding``."""
+    """Batch map (a task): ``{"start", "end"}`` row ranges -> those rows of a ``.npy`` file with their ``row_id``."""
     import pyarrow as pa
 
-    ids = np.asarray(batch["id"], dtype=np.int64)
     x = np.load(path, mmap_mode="r")
-    lo, hi = int(ids.min()), int(ids.max()) + 1
-    rows = np.asarray(x[lo:hi], dtype=np.float32)[ids - lo]
+    tables = []
+    for start, end in zip(np.asarray(batch["start"]).tolist(), np.asarray(batch["end"]).tolist()):
+        rows = np.asarray(x[start:end], dtype=np.float32).reshape(end - start, -1)
+        tables.append(pa.table({"row_id": np.arange(start, end, dtype=np.int64), "embedding": _list_column(rows)}))
     del x
-    return pa.table({"row_id": ids, "embedding": _list_column(rows.reshape(len(ids), -1))})
+    return pa.concat_tables(tables)
 
 
 def features_dataset(features: npt.ArrayLike | str | os.PathLike[str], *,
@@ -164,9 +155,10 @@ def features_dataset(features: npt.ArrayLike | str | os.PathLike[str], *,
     if isinstance(features, (str, os.PathLike)) or (isinstance(features, np.memmap) and features.filename):
         path = str(features if isinstance(features, (str, os.PathLike)) else features.filename)
         n = int(np.load(path, mmap_mode="r").shape[0])
-        n_blocks = max(1, math.ceil(n / block_rows))
-        return ray.data.range(n, override_num_blocks=n_blocks).map_batches(
-            _read_npy_rows, fn_kwargs={"path": path}, batch_size=block_rows, batch_format="numpy")
+        ranges = [{"start": s, "end": min(s + block_rows, n)} for s in range(0, n, block_rows)]
+        # One range per block, so every block holds exactly the rows the local engine assigns together.
+        return ray.data.from_items(ranges, override_num_blocks=len(ranges)).map_batches(
+            _read_npy_rows, fn_kwargs={"path": path}, batch_size=None, batch_format="numpy")
     x = np.asarray(features, dtype=np.float32)
     if x.ndim != 2:
         raise DataprunerError(f"embeddings must have shape (n_rows, dim), got shape {x.shape}.")
@@ -204,15 +196,20 @@ def _take_rows(table: pa.Table, wanted: Any) -> pa.Table:
 
 
 def _assign_batch(table: pa.Table, *, centroids: npt.NDArray[np.float32], already_unit: bool,
-                  keep_embedding: bool) -> pa.Table:
-    """Batch map: nearest centroid and its cosine similarity (and, for semdedup, the unit-norm embedding)."""
+                  keep_embedding: bool, n_entries: int) -> pa.Table:
+    """Batch map: nearest centroid and its cosine similarity (and, for semdedup, the unit-norm embedding).
+
+    faiss's results depend on its thread count in the last float32 bit, so the batch runs under the thread policy
+    the local engine applies to the whole ``n_entries``-value matrix: on the same machine the scores are then bit
+    for bit the local ones.
+    """
     import pyarrow as pa
 
-    from datapruner.scorers._kmeans import assign
+    from datapruner.scorers._kmeans import assign, threads_for
 
-    _worker_threads()
     x = _unit(_matrix(table.column("embedding")), already_unit)
-    labels, sims = assign(x, centroids)
+    with threads_for(n_entries):
+        labels, sims = assign(x, centroids)
     columns = {"row_id": table.column("row_id"), "cluster": labels, "sim": sims}
     if keep_embedding:
         columns["embedding"] = _list_column(x)
@@ -317,7 +314,8 @@ def _assigned(fds: ray.data.Dataset, n_rows: int, scorer: Any, *, keep_embedding
     centroids = _fit_centroids(fds, n_rows, scorer, already_unit)
     mapped = fds.map_batches(_assign_batch, batch_format="pyarrow",
                              fn_kwargs={"centroids": centroids, "already_unit": already_unit,
-                                        "keep_embedding": keep_embedding})
+                                        "keep_embedding": keep_embedding,
+                                        "n_entries": n_rows * int(centroids.shape[1])})
     return mapped, centroids
 
 

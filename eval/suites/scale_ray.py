@@ -17,7 +17,8 @@ and reports the peak. The two engines' scores and kept rows are compared.
 Part 2 runs the out-of-core prototype scorer (``datapruner._memmap.score_embeddings_file``: plain reads of one
 block at a time, scores written block by block) and the in-memory scorer on a memory map
 (``PrototypeScorer.score_embeddings``) at two sizes (``--rss-rows``, fixed ``--rss-clusters`` so that the k-means
-sample is the same size), each in its own child, and reports the peak RSS (``ru_maxrss``).
+sample is the same size), each in its own child, and reports the child's peak RSS (``VmHWM``; ``ru_maxrss`` would
+include the parent's peak, which Linux carries over fork and exec).
 
 Children run under ``nice -n 10``; the machine is shared, so the load average is recorded with each run.
 """
@@ -51,7 +52,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         choices=["prototype", "semdedup"], help="methods to time")
     parser.add_argument("--num-cpus", type=int, default=2, help="CPUs of the local Ray (default 2)")
     parser.add_argument("--rss-rows", type=int, nargs=2, default=None,
-                        help="the two sizes of the memory part (default 1,000,000 4,000,000; quick 50,000 200,000)")
+                        help="the two sizes of the memory part (default 1,000,000 3,000,000; quick 50,000 200,000)")
     parser.add_argument("--rss-clusters", type=int, default=1000, help="k-means clusters in the memory part")
     parser.add_argument("--work-dir", type=Path, default=None,
                         help="where the synthetic .npy files go (default: a temporary folder, deleted afterwards)")
@@ -67,8 +68,6 @@ def _stage(timings: dict[str, float], name: str, started: float) -> float:
 
 def _child_local(method: str, path: str, keep: float, max_similarity: float, seed: int, out: str) -> dict[str, Any]:
     """The local engine, stage by stage (the same calls ``PrototypeScorer``/``SemDedupScorer`` make)."""
-    import resource
-
     import numpy as np
 
     from datapruner.scorers._kmeans import (assign, check_features, default_n_clusters, fit_centroids,
@@ -99,16 +98,13 @@ def _child_local(method: str, path: str, keep: float, max_similarity: float, see
     t["total"] = round(clock - started, 3)
     np.save(out + ".scores.npy", scores)
     np.save(out + ".kept.npy", kept)
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return {"timings": t, "driver_peak_rss_gb": usage.ru_maxrss / 1024 ** 2, "n_rows": n, "n_clusters": k,
+    return {"timings": t, "driver_peak_rss_gb": peak_rss_gb(), "n_rows": n, "n_clusters": k,
             "loadavg": os.getloadavg()}
 
 
 def _child_ray(method: str, path: str, keep: float, max_similarity: float, seed: int, out: str,
                num_cpus: int) -> dict[str, Any]:
     """The Ray engine on a local Ray: feature blocks read by tasks, batch maps, grouped dedup, distributed sort."""
-    import resource
-
     import numpy as np
     import ray
 
@@ -131,7 +127,8 @@ def _child_ray(method: str, path: str, keep: float, max_similarity: float, seed:
     clock = _stage(t, "kmeans_fit", clock)
     mapped = fds.map_batches(engine._assign_batch, batch_format="pyarrow",
                              fn_kwargs={"centroids": centroids, "already_unit": already_unit,
-                                        "keep_embedding": method == "semdedup"})
+                                        "keep_embedding": method == "semdedup",
+                                        "n_entries": n * int(centroids.shape[1])})
     if method == "prototype":
         sds = mapped.map_batches(engine._prototype_batch, batch_format="pyarrow").materialize()
         clock = _stage(t, "assign", clock)
@@ -150,15 +147,13 @@ def _child_ray(method: str, path: str, keep: float, max_similarity: float, seed:
     t["total"] = round(clock - started, 3)
     np.save(out + ".scores.npy", scores)
     np.save(out + ".kept.npy", kept)
-    usage = resource.getrusage(resource.RUSAGE_SELF)
+    driver_peak = peak_rss_gb()
     ray.shutdown()
-    return {"timings": t, "driver_peak_rss_gb": usage.ru_maxrss / 1024 ** 2, "n_rows": n,
+    return {"timings": t, "driver_peak_rss_gb": driver_peak, "n_rows": n,
             "n_clusters": int(centroids.shape[0]), "loadavg": os.getloadavg()}
 
 
 def _child_memory(kind: str, path: str, n_clusters: int, seed: int, out: str) -> dict[str, Any]:
-    import resource
-
     import numpy as np
 
     started = time.perf_counter()
@@ -170,27 +165,49 @@ def _child_memory(kind: str, path: str, n_clusters: int, seed: int, out: str) ->
         from datapruner.scorers.prototype import PrototypeScorer
 
         np.save(out, PrototypeScorer(n_clusters=n_clusters, seed=seed).score_embeddings(np.load(path, mmap_mode="r")))
-    usage = resource.getrusage(resource.RUSAGE_SELF)
     return {"kind": kind, "seconds": round(time.perf_counter() - started, 2),
-            "peak_rss_gb": usage.ru_maxrss / 1024 ** 2, "loadavg": os.getloadavg()}
+            "peak_rss_gb": peak_rss_gb(), "loadavg": os.getloadavg()}
 
 
 # ----------------------------------------------------------------------------------------------------------- parent
-def _tree_pss(pid: int) -> float:
-    import psutil
+def peak_rss_gb() -> float:
+    """Return this process's peak resident memory (``VmHWM``) in GB.
 
-    total = 0
-    try:
-        root = psutil.Process(pid)
-        procs = [root, *root.children(recursive=True)]
-    except psutil.Error:
-        return 0.0
-    for proc in procs:
+    ``ru_maxrss`` is not used: Linux carries it over ``fork`` and ``execve``, so a child started by a parent that
+    had touched a large memory map would report the parent's peak.
+    """
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024 ** 2
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 ** 2
+
+
+def _tree_pss(pid: int) -> float:
+    """Return the summed PSS (GB) of ``pid`` and all its descendants, from ``/proc``."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
         try:
-            total += proc.memory_full_info().pss
-        except psutil.Error:
-            pass
-    return total / 1024 ** 3
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        ppid = int(stat.rsplit(")", 1)[1].split()[1])
+        children.setdefault(ppid, []).append(int(entry.name))
+    total_kb, todo = 0, [pid]
+    while todo:
+        p = todo.pop()
+        todo.extend(children.get(p, []))
+        try:
+            for line in Path(f"/proc/{p}/smaps_rollup").read_text().splitlines():
+                if line.startswith("Pss:"):
+                    total_kb += int(line.split()[1])
+                    break
+        except OSError:
+            continue
+    return total_kb / 1024 ** 2
 
 
 def _run_child(args: list[str], timeout: float) -> dict[str, Any]:
@@ -231,7 +248,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     from eval.suites.scale import make_embeddings
 
     n_rows = args.n_rows or (50_000 if args.quick else 1_000_000)
-    rss_rows = args.rss_rows or ([50_000, 200_000] if args.quick else [1_000_000, 4_000_000])
+    rss_rows = args.rss_rows or ([50_000, 200_000] if args.quick else [1_000_000, 3_000_000])
     if n_rows < 1000 or min(rss_rows) < 1000 or args.dim < 2:
         raise EvalError("--n-rows / --rss-rows must be at least 1000 and --dim at least 2.")
     if not 0 < args.keep <= 1:
@@ -350,7 +367,7 @@ def _results(args: argparse.Namespace, n_rows: int, runs: list[dict[str, Any]], 
             "machines (see docs/scale_plan.md).",
             "Peak PSS is sampled every 0.25 s over the child and all its descendants (Ray's raylet, GCS, workers); "
             "PSS counts shared pages (object store, memory maps) once, split between the processes mapping them.",
-            "In the memory part, ru_maxrss of a process counts the pages of a memory map it touched; the out-of-core "
+            "In the memory part, a process's peak RSS (VmHWM) counts the pages of a memory map it touched; the out-of-core "
             "scorer reads blocks into one buffer instead, so its RSS does not follow the file size.",
             "The machine is shared with other jobs and has 2 cores; children run under nice -n 10; the load average "
             "is recorded per run.",
