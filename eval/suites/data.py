@@ -319,7 +319,7 @@ def _scores(task: Task, scorer_name: str, seed: int) -> tuple[np.ndarray, bool]:
         s = get_scorer(scorer_name, seed=seed)
         return s.score_embeddings(task.embeddings), s.higher_is_harder
     fam = FAMILIES[task.family]
-    s = get_scorer(scorer_name, proxy=fam["proxy"], model=task.proxy_model, seed=seed)
+    s = get_scorer(scorer_name, proxy=fam["proxy"], model=task.proxy_model, seed=seed, show_progress_bar=False)
     return s.score(task.scorer_data, text_column=task.scorer_column, label_column="label"), s.higher_is_harder
 
 

@@ -100,7 +100,13 @@ def test_bad_options_raise_eval_error():
         suite.run(args)
 
 
-def test_issue_4_quick_run_on_fixtures_writes_consistent_results(tmp_path):
+@pytest.mark.slow  # ~15 s alone; minutes when the shared machine is overloaded
+def test_issue_4_quick_run_on_fixtures_writes_consistent_results(tmp_path, monkeypatch):
+    # plumbing test: the real families, but trained briefly so the whole run takes seconds
+    tiny = {name: {**fam, "train": {**fam["train"], "epochs": 2}, "min_steps": 25}
+            for name, fam in suite.FAMILIES.items()}
+    monkeypatch.setattr(suite, "FAMILIES", tiny)
+    monkeypatch.setattr(suite, "QUICK_ALPHA_GRID", (0.5,))
     args = argparse.Namespace(datasets="trec,mnist", families="minilm_linear,fasttext,cnn",
                               methods="random,balanced,prototype,semdedup", seeds=1, seed=0, quick=True,
                               data_root=FIXTURES, output_dir=tmp_path)
@@ -115,7 +121,7 @@ def test_issue_4_quick_run_on_fixtures_writes_consistent_results(tmp_path):
     n_pruned = 4 * 2 * 2  # methods x pruned fractions (0.1, 0.3) x {KD, no KD}
     assert len(results["runs"]) == 3 * (n_pruned + 2)
     mnist_full = [r["accuracy"] for r in results["runs"] if r["dataset"] == "mnist" and r["method"] == "full"]
-    assert min(mnist_full) > 0.3  # 300 training images: far above chance (0.1)
+    assert min(mnist_full) > 0.2  # 200 training images, briefly trained: still well above chance (0.1)
     path = save_results(results, tmp_path)
     saved = json.loads(path.read_text())
     assert (tmp_path / "results.md").read_text() == render_markdown(saved)
