@@ -70,7 +70,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "filters the structured sparsities (default: all of the configuration)")
     parser.add_argument("--methods", default=None,
                         help="comma-separated pruning methods to keep (unstructured: random, magnitude, "
-                             "global_magnitude, wanda, sparsegpt; structured: magnitude, wanda, flap); default: all")
+                             "global_magnitude, wanda, sparsegpt; structured: magnitude, wanda, flap; the "
+                             "calibration section: wanda, sparsegpt); default: all")
     parser.add_argument("--n-questions", type=int, default=None,
                         help="SQuAD questions for retrieval (default: 1000, --quick 100)")
     parser.add_argument("--threads", type=int, default=1,
@@ -492,6 +493,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             raise EvalError(f"--methods={args.methods!r} is not valid: use a subset of {sorted(known)}.")
         cfg["unstructured"] = {m: p for m, p in cfg["unstructured"].items() if m in wanted}
         cfg["structured_methods"] = [m for m in cfg["structured_methods"] if m in wanted]
+        cfg["calibration_methods"] = [m for m in cfg["calibration_methods"] if m in wanted]
     if args.n_questions is not None:
         if args.n_questions < 10:
             raise EvalError(f"--n-questions={args.n_questions} is not valid: use at least 10.")
@@ -557,8 +559,13 @@ def _run(args: argparse.Namespace, sections: list[str], cfg: dict[str, Any]) -> 
     _report(results, cfg)
     budget = 180 if args.quick else 1800
     wall = sum(v for k, v in timings.items() if k.endswith("_s") and k != "process_cpu_s")
+    partial = [f"--{k.replace('_', '-')}" for k in ("patterns", "methods", "n_questions") if getattr(args, k, None)]
+    if sections != list(SECTIONS) or partial:
+        scope = f"this partial run (sections {','.join(sections)}" + (f"; {' '.join(partial)}" if partial else "") + ")"
+    else:
+        scope = "the whole suite"
     results["verdicts"].append(
-        f"run time {wall:.0f}s wall, {timings['process_cpu_s']:.0f}s process CPU (goal <= {budget}s), load average "
+        f"run time of {scope}: {wall:.0f}s wall, {timings['process_cpu_s']:.0f}s process CPU (goal <= {budget}s), load average "
         f"{results['machine_load']['loadavg_1m_start']}->{results['machine_load']['loadavg_1m_end']} on "
         f"{os.cpu_count()} cores: {'met' if wall <= budget else 'NOT met'}.")
     return results
