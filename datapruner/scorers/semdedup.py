@@ -10,6 +10,8 @@ Grouping by connected components keeps exactly one row per group whatever the or
 from __future__ import annotations
 
 import logging
+import os
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
@@ -118,14 +120,29 @@ def duplicate_groups(embeddings: npt.ArrayLike, cluster_labels: npt.ArrayLike, *
     groups: list[npt.NDArray[np.int64]] = []
     order = np.argsort(labels, kind="stable")
     bounds = np.flatnonzero(np.diff(labels[order])) + 1
-    for members in np.split(order, bounds):
-        if members.size < 2:
-            continue
-        members = np.sort(members)
+    clusters = [np.sort(m) for m in np.split(order, bounds) if m.size >= 2]
+
+    def one(members: npt.NDArray[np.int64]) -> tuple[npt.NDArray[np.int64], Any, list[Any]]:
         emb = np.ascontiguousarray(x[members], dtype=np.float32)
-        local_scores, local_groups = _dedup_cluster(emb, central[members], max_similarity, representative)
-        scores[members] = local_scores
-        groups.extend(members[g] for g in local_groups)
+        return (members, *_dedup_cluster(emb, central[members], max_similarity, representative))
+
+    # Clusters are independent: a few Python threads (numpy releases the GIL in matmul and reductions), each on
+    # single-threaded BLAS, keep the cores busy without the barrier spin-waits of multi-threaded BLAS on
+    # many small matrices, which are costly on a loaded machine.
+    workers = max(1, min(os.cpu_count() or 1, 8, len(clusters)))
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1, user_api="blas"):
+        if workers == 1:
+            results = map(one, clusters)
+        else:
+            pool = ThreadPoolExecutor(max_workers=workers)
+            results = pool.map(one, clusters)
+        for members, local_scores, local_groups in results:
+            scores[members] = local_scores
+            groups.extend(members[g] for g in local_groups)
+        if workers > 1:
+            pool.shutdown()
     groups.sort(key=lambda g: int(g[0]))
     return scores, groups
 
