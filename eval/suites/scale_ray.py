@@ -57,6 +57,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--work-dir", type=Path, default=None,
                         help="where the synthetic .npy files go (default: a temporary folder, deleted afterwards)")
     parser.add_argument("--timeout", type=float, default=1800, help="seconds per child run (default 1800)")
+    parser.add_argument("--embed-texts", type=int, default=0,
+                        help="also time MiniLM embedding of this many SST-2 texts on one thread (default 0: skip)")
+    parser.add_argument("--skip-engines", action="store_true", help="skip part 1 (local vs Ray)")
+    parser.add_argument("--skip-memory", action="store_true", help="skip part 2 (memory against N)")
 
 
 # --------------------------------------------------------------------------------------------------------- children
@@ -151,6 +155,24 @@ def _child_ray(method: str, path: str, keep: float, max_similarity: float, seed:
     ray.shutdown()
     return {"timings": t, "driver_peak_rss_gb": driver_peak, "n_rows": n,
             "n_clusters": int(centroids.shape[0]), "loadavg": os.getloadavg()}
+
+
+def _child_embed(texts_path: str) -> dict[str, Any]:
+    """Per-core cost of the embedding stage: MiniLM on one torch thread, CPU seconds per text."""
+    import torch
+
+    from datapruner.models.embedder import Embedder
+
+    torch.set_num_threads(1)
+    texts = json.loads(Path(texts_path).read_text())
+    embedder = Embedder(device="cpu")
+    embedder.encode(texts[:32])  # load and warm up outside the clock
+    wall, cpu = time.perf_counter(), time.process_time()
+    embedder.encode(texts)
+    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    return {"n_texts": len(texts), "wall_s": round(wall, 2), "cpu_s": round(cpu, 2),
+            "cpu_ms_per_text": round(1000 * cpu / len(texts), 3),
+            "mean_chars": round(sum(map(len, texts)) / len(texts), 1), "loadavg": os.getloadavg()}
 
 
 def _child_memory(kind: str, path: str, n_clusters: int, seed: int, out: str) -> dict[str, Any]:
@@ -267,9 +289,16 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             timings[f"generate_{rows}_s"] = round(time.perf_counter() - t, 2)
         return path
 
+    embed: dict[str, Any] = {}
     try:
-        path = embeddings(n_rows)
-        for method in args.methods:
+        if args.embed_texts:
+            from eval.suites.scale import _read_sst2
+
+            texts_path = work / "texts.json"
+            texts_path.write_text(json.dumps(_read_sst2(args.data_root, args.embed_texts, args.seed)))
+            embed = _run_child(["embed", str(texts_path)], args.timeout)
+        path = embeddings(n_rows) if not args.skip_engines else None
+        for method in ([] if args.skip_engines else args.methods):
             pair = {}
             for engine in ("local", "ray"):
                 out = str(work / f"{method}_{engine}")
@@ -287,7 +316,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                                          "max_abs_score_diff": float(np.abs(a - b).max()),
                                          "same_kept_rows": bool(np.array_equal(ka, kb)),
                                          "kept_rows_differing": int(np.setxor1d(ka, kb).size)}
-        for rows in rss_rows:
+        for rows in ([] if args.skip_memory else rss_rows):
             path = embeddings(rows)
             for kind in ("in_memory", "out_of_core"):
                 res = _run_child(["memory", kind, str(path), str(args.rss_clusters), str(args.seed),
@@ -299,7 +328,19 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     finally:
         if args.work_dir is None:
             shutil.rmtree(work, ignore_errors=True)
-    return _results(args, n_rows, runs, memory, timings)
+    results = _results(args, n_rows, runs, memory, timings)
+    results["tables"] = [t for t in results["tables"] if t["rows"]]
+    if embed:
+        results["verdicts"].append(
+            f"embedding (all-MiniLM-L6-v2, one CPU thread): {embed.get('cpu_ms_per_text')} CPU ms per SST-2 "
+            f"sentence ({embed.get('mean_chars')} characters on average), {embed.get('n_texts')} sentences.")
+        results["embedding"] = embed
+        results["tables"].append({
+            "title": "Embedding stage, all-MiniLM-L6-v2 on one CPU thread (SST-2 sentences)",
+            "columns": ["texts", "mean chars", "wall (s)", "CPU (s)", "CPU ms per text", "load avg"],
+            "rows": [[embed.get("n_texts"), embed.get("mean_chars"), embed.get("wall_s"), embed.get("cpu_s"),
+                      embed.get("cpu_ms_per_text"), round(embed.get("loadavg", [0])[0], 1)]]})
+    return results
 
 
 def _results(args: argparse.Namespace, n_rows: int, runs: list[dict[str, Any]], memory: list[dict[str, Any]],
@@ -326,7 +367,7 @@ def _results(args: argparse.Namespace, n_rows: int, runs: list[dict[str, Any]], 
                 f"{pair['ray']['tree_peak_pss_gb']:.2f} GB vs {pair['local']['tree_peak_pss_gb']:.2f} GB (PSS of the "
                 f"process tree); scores identical: {agree.get('scores_identical')}, same kept rows: "
                 f"{agree.get('same_kept_rows')} ({agree.get('kept_rows_differing')} rows differ).")
-        else:
+        elif any(r["method"] == method for r in runs):
             verdicts.append(f"{method}: a run failed, see the table.")
     mem_rows = [[m["rows"], m["kind"], round(m.get("peak_rss_gb", float("nan")), 3), m.get("seconds", ""),
                  m.get("scores_identical_to_in_memory", ""), round(m.get("loadavg", [0])[0], 1)]
@@ -385,6 +426,8 @@ def _child_main(argv: list[str]) -> None:
     elif kind == "ray":
         method, path, keep, max_sim, seed, out, num_cpus = argv[1:8]
         result = _child_ray(method, path, float(keep), float(max_sim), int(seed), out, int(num_cpus))
+    elif kind == "embed":
+        result = _child_embed(argv[1])
     elif kind == "memory":
         mkind, path, n_clusters, seed, out = argv[1:6]
         result = _child_memory(mkind, path, int(n_clusters), int(seed), out)
