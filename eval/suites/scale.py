@@ -261,6 +261,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     raw_med = statistics.median(emb["raw_s"])
     path_med = statistics.median(emb["path_s"])
     overhead = path_med / raw_med - 1.0
+    overhead_min = min(emb["path_s"]) / min(emb["raw_s"]) - 1.0  # the least-disturbed run of each
     rows = []
     verdicts = []
     for r in method_runs:
@@ -288,14 +289,18 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         verdicts.append(f"prototype ranks the planted outliers hardest: AUROC {pr['quality']['outlier_auroc']:.3f}.")
     verdicts.append(f"Embedding through the scoring path (fingerprint + chunked encode + cache writes) vs raw "
                     f"SentenceTransformer.encode on {emb['n_texts']:,} SST-2 sentences: median {path_med:.2f} s vs "
-                    f"{raw_med:.2f} s, overhead {overhead:+.1%} -> {'meets' if overhead <= 0.10 else 'MISSES'} "
-                    f"the <= 10% goal; a cached re-run takes {statistics.median(emb['cache_hit_s']):.3f} s.")
+                    f"{raw_med:.2f} s, overhead {overhead:+.1%} (fastest runs: {overhead_min:+.1%}) -> "
+                    f"{'meets' if max(overhead, overhead_min) <= 0.10 else 'MISSES'} the <= 10% goal; on this "
+                    "shared machine the run-to-run spread of either path is larger than the difference, so a "
+                    "negative overhead is noise, not a speed-up. A cached re-run takes "
+                    f"{statistics.median(emb['cache_hit_s']):.3f} s.")
     return {
         "config": {"n_rows": n_rows, "dim": args.dim, "keep": args.keep, "max_similarity": args.max_similarity,
                    "n_texts": n_texts, "repeats": args.repeats, "methods": args.methods, "quick": args.quick},
         "seed": args.seed,
         "method_runs": method_runs,
-        "embedding": {**emb, "raw_median_s": raw_med, "path_median_s": path_med, "overhead": overhead},
+        "embedding": {**emb, "raw_median_s": raw_med, "path_median_s": path_med, "overhead": overhead,
+                      "overhead_fastest_runs": overhead_min},
         "tables": [
             {"title": "Selection over precomputed embeddings (memory-mapped, one child process per method)",
              "columns": ["method", "rows", "dim", "clusters", "score (s)", "select (s)", "total wall (s)",
