@@ -100,7 +100,7 @@ def test_bad_options_raise_eval_error():
         suite.run(args)
 
 
-@pytest.mark.slow  # measured 99-110 s while the shared 2-core machine ran at load 10-25
+@pytest.mark.slow  # measured 16 s at load ~9, 99-110 s at load 10-25 on the shared 2-core machine
 def test_issue_4_quick_run_on_fixtures_writes_consistent_results(tmp_path, monkeypatch):
     # plumbing test: the real families, but trained briefly so the whole run takes seconds
     tiny = {name: {**fam, "train": {**fam["train"], "epochs": 2}, "min_steps": 25}
