@@ -74,6 +74,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "calibration section: wanda, sparsegpt); default: all")
     parser.add_argument("--n-questions", type=int, default=None,
                         help="SQuAD questions for retrieval (default: 1000, --quick 100)")
+    parser.add_argument("--budgets", default=None,
+                        help="comma-separated recovery budgets (fractions of the corpus) to keep, e.g. '0.1' "
+                             "(default: 0.05,0.1,0.2; --quick 0.1)")
     parser.add_argument("--threads", type=int, default=1,
                         help="torch CPU threads for every part, latency included (default: 1)")
 
@@ -494,6 +497,14 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         cfg["unstructured"] = {m: p for m, p in cfg["unstructured"].items() if m in wanted}
         cfg["structured_methods"] = [m for m in cfg["structured_methods"] if m in wanted]
         cfg["calibration_methods"] = [m for m in cfg["calibration_methods"] if m in wanted]
+    if getattr(args, "budgets", None):
+        try:
+            wanted_b = [float(b) for b in args.budgets.split(",") if b.strip()]
+        except ValueError:
+            wanted_b = []
+        if not wanted_b or any(not 0 < b <= 1 for b in wanted_b):
+            raise EvalError(f"--budgets={args.budgets!r} is not valid: use comma-separated fractions in (0, 1].")
+        cfg["recovery"] = {**cfg["recovery"], "budgets": wanted_b}
     if args.n_questions is not None:
         if args.n_questions < 10:
             raise EvalError(f"--n-questions={args.n_questions} is not valid: use at least 10.")
@@ -559,7 +570,8 @@ def _run(args: argparse.Namespace, sections: list[str], cfg: dict[str, Any]) -> 
     _report(results, cfg)
     budget = 180 if args.quick else 1800
     wall = sum(v for k, v in timings.items() if k.endswith("_s") and k != "process_cpu_s")
-    partial = [f"--{k.replace('_', '-')}" for k in ("patterns", "methods", "n_questions") if getattr(args, k, None)]
+    partial = [f"--{k.replace('_', '-')}" for k in ("patterns", "methods", "n_questions", "budgets")
+               if getattr(args, k, None)]
     if sections != list(SECTIONS) or partial:
         scope = f"this partial run (sections {','.join(sections)}" + (f"; {' '.join(partial)}" if partial else "") + ")"
     else:

@@ -34,6 +34,7 @@ def test_weights_quick_mnist_section_writes_json_markdown_and_plot(tmp_path: Pat
     (["--patterns", "33%"], "--patterns='33%'"),
     (["--methods", "obd"], "--methods='obd'"),
     (["--n-questions", "3"], "--n-questions=3"),
+    (["--budgets", "0,x"], "--budgets='0,x'"),
 ])
 def test_weights_bad_options_exit_2_with_one_line(argv, needle, tmp_path: Path, capsys) -> None:
     rc = main(["weights", "--quick", "--data-root", str(tmp_path), "--output-dir", str(tmp_path / "o"), *argv])
