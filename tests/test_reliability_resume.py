@@ -159,3 +159,24 @@ def test_issue_9_sigkill_during_out_of_core_scoring_resumes_block_by_block(tmp_p
     assert clean.returncode == 0, clean.stderr[-2000:]
     assert out.read_bytes() == reference.read_bytes()
     assert not list(tmp_path.glob("scores.npy.*"))  # checkpoint files are gone once the output is complete
+
+
+def test_out_of_core_scores_equal_the_in_memory_scorer(tmp_path):
+    from datapruner import DataprunerError
+    from datapruner._memmap import NpyRows, score_embeddings_file
+    from datapruner.scorers import get_scorer
+
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(70_001, 12)).astype(np.float32)  # two blocks, the second one short
+    np.save(tmp_path / "x.npy", x)
+    report = score_embeddings_file(tmp_path / "x.npy", out=tmp_path / "s.npy", n_clusters=9, seed=4)
+    assert report == {"n_rows": 70_001, "blocks_total": 2, "blocks_computed": 2, "blocks_resumed": 0}
+    expected = get_scorer("prototype", n_clusters=9, seed=4).score_embeddings(x)
+    np.testing.assert_array_equal(np.load(tmp_path / "s.npy"), expected)
+    idx = np.sort(rng.choice(70_001, size=300, replace=False))
+    np.testing.assert_array_equal(NpyRows(tmp_path / "x.npy").take(idx, block_rows=4096), x[idx])
+    (tmp_path / "bad.npy").write_bytes(b"not an array")
+    with pytest.raises(DataprunerError, match="not a .npy file"):
+        score_embeddings_file(tmp_path / "bad.npy", out=tmp_path / "o.npy")
+    with pytest.raises(DataprunerError, match="does not exist"):
+        score_embeddings_file(tmp_path / "missing.npy", out=tmp_path / "o.npy")
