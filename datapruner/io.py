@@ -64,6 +64,8 @@ def load_data(data: Any, *, split: str = "train") -> Any:
         raise DataprunerError(f"cannot read {path}: it is not valid UTF-8 ({err.reason}); convert it to UTF-8.") \
             from err
     except Exception as err:  # datasets/pyarrow raise many types for unreadable input
+        if "corresponds to no data" in str(err):  # datasets' words for a file with a header and no rows
+            raise DataprunerError(f"{path} has no rows: there is nothing to read.") from err
         raise DataprunerError(f"cannot read {data}: {_first_line(err)}.") from err
 
 

@@ -77,6 +77,8 @@ def score(data: Any, *, method: str, text_column: str = "text", label_column: st
         (3,)
     """
     check_option("engine", engine, ENGINES)
+    if out is not None and Path(out).suffix.lower() != ".parquet":
+        raise DataprunerError(f"out={str(out)!r} is not valid: scores are written as .parquet.")
     dataset = _prepare(data, method, split, text_column, label_column)
     scorer = get_scorer(method, seed=seed, **params)
     scores = check_scores(get_engine(engine).score(scorer, dataset, text_column=text_column,

@@ -104,8 +104,6 @@ def test_datapruner_select_arbitrary_records_and_options(rows, keep, strategy, o
         assert n_out == min(n_in, max(1, round(keep * n_in)))
 
 
-@pytest.mark.xfail(strict=True, raises=TypeError,
-                   reason="issue 9 finding: select_balanced calls np.unique on null labels and crashes")
 def test_issue_9_balanced_with_null_labels_is_a_user_error(tmp_path):
     src = tmp_path / "in.jsonl"
     src.write_text('{"text": "a", "label": 1}\n{"text": "b", "label": null}\n')

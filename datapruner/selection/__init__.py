@@ -28,6 +28,15 @@ STRATEGIES = {
 __all__ = ["STRATEGIES", "select_indices"]
 
 
+def _count_missing(labels: npt.NDArray[Any]) -> int:
+    """Count null (None) or NaN labels."""
+    if labels.dtype.kind == "f":
+        return int(np.isnan(labels).sum())
+    if labels.dtype.kind == "O":
+        return sum(1 for x in labels.tolist() if x is None or (isinstance(x, float) and x != x))
+    return 0
+
+
 def select_indices(scores: npt.ArrayLike, *, keep: float, strategy: str = "hard",
                    labels: npt.ArrayLike | None = None, higher_is_harder: bool = True, seed: Any = 0,
                    **strategy_params: Any) -> npt.NDArray[np.int64]:
@@ -64,6 +73,10 @@ def select_indices(scores: npt.ArrayLike, *, keep: float, strategy: str = "hard"
     if strategy == "balanced":
         if label_array is None:
             raise DataprunerError("strategy='balanced' needs labels: pass label_column or labels.")
+        missing = _count_missing(label_array)
+        if missing:
+            raise DataprunerError(f"strategy='balanced' needs a label on every row: {missing} rows have none; "
+                                  "fill or drop them first.")
         strategy_params["labels"] = label_array
     chosen = STRATEGIES[strategy](hardness, n_keep, rng=as_rng(seed), **strategy_params)
     chosen = np.unique(np.asarray(chosen, dtype=np.int64))

@@ -189,3 +189,12 @@ def test_cli_subprocess_smoke(tmp_path):
                           "--method", "random", "--keep", "0.1", "--out", str(out)],
                          capture_output=True, text=True, timeout=120)
     assert bad.returncode == 2 and "Traceback" not in bad.stderr
+
+
+def test_issue_9_header_only_csv_and_score_extension_checked_before_work(tmp_path, capsys):
+    header_only = tmp_path / "h.csv"
+    header_only.write_text("text,label\n", encoding="utf-8")
+    with pytest.raises(DataprunerError, match="no rows"):
+        load_data(str(header_only))
+    assert main(["score", "--data", str(FIXTURE), "--method", "random", "--out", str(tmp_path / "s.csv")]) == 2
+    assert ".parquet" in capsys.readouterr().err
