@@ -1,8 +1,15 @@
-"""ragprune: prune retrieved context before an LLM reads it."""
+"""ragprune: prune retrieved context before an LLM reads it.
+
+Entry points: ``ContextPruner`` (sentence-level pruning + reranking with one cross-encoder pass),
+``HtmlPruner`` (HTML block-tree pruning to a token budget) and ``prune_documents`` (one call over strings or dicts,
+with the fail-open policy the framework adapters use).
+"""
 from __future__ import annotations
 
 from ragprune.errors import RagpruneError
+from ragprune.html import HtmlPruner, HtmlPruneResult
+from ragprune.middleware import prune_documents
 from ragprune.sentence.pruner import ContextPruner
 from ragprune.types import PruneResult
 
-__all__ = ["ContextPruner", "PruneResult", "RagpruneError"]
+__all__ = ["ContextPruner", "HtmlPruneResult", "HtmlPruner", "PruneResult", "RagpruneError", "prune_documents"]
