@@ -55,7 +55,7 @@ DATAPRUNER: list[Case] = [
     ("missing input file", "datapruner", _select(lambda d: str(d / "nope.jsonl")), 2, "does not exist"),
     ("empty file (0 bytes)", "datapruner", _select(lambda d: _write(d, "e.jsonl", b"")), 2, "is empty"),
     ("CSV with a header and no rows", "datapruner", _select(lambda d: _write(d, "h.csv", "text,label\n")), 2,
-     "cannot read"),
+     "has no rows"),
     ("unknown extension (.txt)", "datapruner", _select(lambda d: _write(d, "t.txt", "hello\n")), 2, "cannot read"),
     ("folder that is not a saved dataset", "datapruner", _select(lambda d: str(d)), 2, "cannot read"),
     ("invalid UTF-8 bytes", "datapruner", _select(lambda d: _write(d, "b.jsonl", b'{"text": "caf\xe9"}\n')), 2,
@@ -96,7 +96,7 @@ DATAPRUNER: list[Case] = [
      "has scores for 3 rows but the data has 20"),
     ("score: --out not .parquet", "datapruner",
      lambda d: ["score", "--data", good(d), "--method", "random", "--out", str(d / "out/s.csv")], 2,
-     "must end in .parquet"),
+     "written as .parquet"),
 ]
 
 
