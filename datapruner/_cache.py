@@ -26,6 +26,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from datapruner._atomic import save_npy, write_json
+
 __all__ = ["PartsCache", "RowChunkCache", "cache_key", "cache_root"]
 
 logger = logging.getLogger(__name__)
@@ -46,18 +48,6 @@ def cache_key(parts: dict[str, Any]) -> str:
     return hashlib.sha256(blob).hexdigest()[:32]
 
 
-def _atomic_save(path: Path, array: npt.NDArray[Any]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            np.save(fh, np.ascontiguousarray(array), allow_pickle=False)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def _load(path: Path) -> npt.NDArray[Any]:
     if path.stat().st_size > _MMAP_BYTES:
         return np.load(path, mmap_mode="r", allow_pickle=False)
@@ -68,10 +58,7 @@ def _write_meta(directory: Path, meta: dict[str, Any]) -> None:
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / "meta.json"
     if not path.exists():
-        fd, tmp = tempfile.mkstemp(dir=directory, prefix=".meta.", suffix=".tmp")
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(meta, fh, indent=2, sort_keys=True, default=str)
-        os.replace(tmp, path)
+        write_json(path, meta, indent=2, sort_keys=True)
 
 
 class RowChunkCache:
@@ -126,7 +113,7 @@ class RowChunkCache:
             block = np.asarray(compute(start, end))
             if block.shape[0] != end - start:
                 raise RuntimeError(f"compute({start}, {end}) returned {block.shape[0]} rows, expected {end - start}")
-            _atomic_save(self._chunk_path(start, end), block)
+            save_npy(self._chunk_path(start, end), block)
         return self._merge(bounds)
 
     def _merge(self, bounds: list[tuple[int, int]]) -> npt.NDArray[Any]:
@@ -183,5 +170,5 @@ class PartsCache:
             return np.load(path, allow_pickle=False)
         _write_meta(self.directory, self.meta)
         value = np.asarray(compute())
-        _atomic_save(path, value)
+        save_npy(path, value)
         return value

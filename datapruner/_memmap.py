@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,6 +20,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from datapruner._atomic import save_npy, write_json
 from datapruner._validation import as_rng, check_positive_int
 from datapruner.errors import DataprunerError
 
@@ -143,22 +143,6 @@ def _npy_offset(path: Path) -> int:
         return fh.tell()
 
 
-def _atomic_json(path: Path, payload: dict[str, Any]) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        json.dump(payload, fh)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
-
-
-def _atomic_npy(path: Path, array: npt.NDArray[Any]) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    with os.fdopen(fd, "wb") as fh:
-        np.save(fh, array, allow_pickle=False)
-    os.replace(tmp, path)
-
-
 def _unit_block(block: npt.NDArray[np.float32], already_unit: bool) -> npt.NDArray[np.float32]:
     """Row-normalise exactly as ``datapruner.scorers._kmeans.normalize_rows`` does."""
     if already_unit:
@@ -239,8 +223,8 @@ def score_embeddings_file(path: str | os.PathLike[str], *, out: str | os.PathLik
             centroids = fit_centroids(sample, k, n_iter=n_iter, sample_per_cluster=sample_per_cluster, seed=rng)
         del sample
         NpyWriter(partial, (n,), np.float64)
-        _atomic_npy(centroid_file, centroids)
-        _atomic_json(progress_file, {"key": key, "already_unit": already_unit, "done": []})
+        save_npy(centroid_file, centroids)
+        write_json(progress_file, {"key": key, "already_unit": already_unit, "done": []})
     writer = NpyWriter(partial, (n,), np.float64, resume=True)
     computed = 0
     for b, start in enumerate(range(0, n, block_rows)):
@@ -253,7 +237,7 @@ def score_embeddings_file(path: str | os.PathLike[str], *, out: str | os.PathLik
         writer.write(start, np.clip(1.0 - sims.astype(np.float64), 0.0, 2.0))
         done.add(b)
         computed += 1
-        _atomic_json(progress_file, {"key": key, "already_unit": already_unit, "done": sorted(done)})
+        write_json(progress_file, {"key": key, "already_unit": already_unit, "done": sorted(done)})
         if progress is not None:
             progress(start, end)
     os.replace(partial, out)

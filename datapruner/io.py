@@ -4,14 +4,13 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
+from datapruner._atomic import atomic_dir, atomic_file
 from datapruner._validation import check_scores
 from datapruner.errors import DataprunerError
 
@@ -113,43 +112,20 @@ def save_data(dataset: Any, out: str | os.PathLike[str]) -> Path:
     if suffix and suffix not in FORMATS:
         raise DataprunerError(f"out={str(out)!r} has an unknown extension: use {', '.join(FORMATS)} or no extension "
                               "for a save_to_disk folder.")
-    out.parent.mkdir(parents=True, exist_ok=True)
     if not suffix:
-        tmp_dir = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp"))
-        try:
-            dataset.save_to_disk(str(tmp_dir / "data"))
-            _replace_dir(tmp_dir / "data", out)
-        finally:
-            shutil.rmtree(tmp_dir, ignore_errors=True)
+        with atomic_dir(out) as tmp_dir:
+            dataset.save_to_disk(str(tmp_dir))
         return out
-    fd, tmp_name = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=f".tmp{suffix}")
-    os.close(fd)
-    try:
+    with atomic_file(out, suffix=f".tmp{suffix}") as tmp:
         if suffix == ".jsonl":
-            dataset.to_json(tmp_name, lines=True, force_ascii=False)
+            dataset.to_json(str(tmp), lines=True, force_ascii=False)
         elif suffix == ".json":
-            dataset.to_json(tmp_name, lines=False, orient="records", force_ascii=False)
+            dataset.to_json(str(tmp), lines=False, orient="records", force_ascii=False)
         elif suffix == ".csv":
-            dataset.to_csv(tmp_name, index=False)
+            dataset.to_csv(str(tmp), index=False)
         else:
-            dataset.to_parquet(tmp_name)
-        os.replace(tmp_name, out)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
+            dataset.to_parquet(str(tmp))
     return out
-
-
-def _replace_dir(new: Path, target: Path) -> None:
-    """Move folder ``new`` to ``target``, replacing an existing folder with two renames."""
-    if target.exists():
-        backup = target.with_name(f".{target.name}.old")
-        shutil.rmtree(backup, ignore_errors=True)
-        os.replace(target, backup)
-        os.replace(new, target)
-        shutil.rmtree(backup, ignore_errors=True)
-    else:
-        os.replace(new, target)
 
 
 def data_fingerprint(dataset: Any, columns: list[str] | None = None) -> str:
@@ -183,15 +159,8 @@ def write_scores(path: str | os.PathLike[str], scores: npt.ArrayLike, *, meta: d
     values = check_scores(scores)
     table = pa.table({"row_id": np.arange(values.size, dtype=np.int64), "score": values})
     table = table.replace_schema_metadata({b"datapruner": json.dumps(meta, default=str).encode()})
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        pq.write_table(table, tmp_name)
-        os.replace(tmp_name, path)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
+    with atomic_file(path) as tmp:
+        pq.write_table(table, str(tmp))
     return path
 
 

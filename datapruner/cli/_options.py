@@ -4,8 +4,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import tempfile
-from pathlib import Path
 from typing import Any
 
 from datapruner.errors import DataprunerError
@@ -69,18 +67,3 @@ def check_not_input(out: str, data: str) -> None:
     """Refuse to overwrite the input: inputs are never modified."""
     if os.path.exists(data) and os.path.exists(out) and os.path.samefile(out, data):
         raise DataprunerError(f"--out {out} is the input file: write the output somewhere else.")
-
-
-def write_json(path: str | Path, payload: dict[str, Any]) -> None:
-    """Write ``payload`` as pretty JSON, atomically."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(payload, fh, indent=2, default=str)
-            fh.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

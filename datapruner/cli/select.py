@@ -4,8 +4,9 @@ from __future__ import annotations
 import argparse
 import logging
 
+from datapruner._atomic import write_json
 from datapruner.cli._options import (add_data_options, add_engine_option, add_method_option, add_param_option,
-                                     add_seed_option, check_not_input, label_column, parse_params, write_json)
+                                     add_seed_option, check_not_input, label_column, parse_params)
 
 EXAMPLES = [
     "datapruner select --data train.jsonl --method el2n --keep 0.3 --out kept.jsonl --report report.json",
@@ -48,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
                             engine=args.engine, **parse_params(args.param))
     save_data(selection.dataset, args.out)
     if args.report:
-        write_json(args.report, {**selection.report, "data": args.data, "out": args.out})
+        write_json(args.report, {**selection.report, "data": args.data, "out": args.out}, indent=2)
     report = selection.report
     logger.warning("kept %d of %d rows (%s, strategy %s) -> %s", report["rows_out"], report["rows_in"],
                    args.method, report["parameters"]["strategy"], args.out)

@@ -13,7 +13,8 @@ import math
 import sys
 from pathlib import Path
 
-from datapruner.cli._options import add_data_options, add_seed_option, write_json
+from datapruner._atomic import write_json
+from datapruner.cli._options import add_data_options, add_seed_option
 from datapruner.errors import DataprunerError
 
 EXAMPLES = [
@@ -111,7 +112,7 @@ def run(args: argparse.Namespace) -> int:
     elif teacher is not None:
         metrics["teacher_path"] = teacher
     metrics.update({"data": args.data, "test": args.test, "subset": args.subset, "model_path": str(out / "model")})
-    write_json(out / "metrics.json", metrics)
+    write_json(out / "metrics.json", metrics, indent=2)
     kd = f", distilled with alpha={metrics['alpha']:.2f} T={metrics['temperature']:g}" if metrics["distill"] else ""
     logger.warning("trained %s on %d of %d rows%s: test accuracy %.4f -> %s", metrics["model_type"],
                    metrics["n_train"], metrics["n_full"], kd, metrics["test_accuracy"], out)

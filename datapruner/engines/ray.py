@@ -361,7 +361,7 @@ class _EmbedChunk:
     def __call__(self, table: pa.Table) -> pa.Table:
         import pyarrow as pa
 
-        from datapruner._cache import _atomic_save
+        from datapruner._atomic import save_npy
 
         ids = table.column("row_id").to_numpy()
         start, end = int(ids[0]), int(ids[-1]) + 1
@@ -369,7 +369,7 @@ class _EmbedChunk:
             raise RuntimeError(f"embedding batch {start}..{end} is not one cache chunk")  # a bug, not user input
         texts = table.column("text").to_pylist()
         block = np.asarray(self.embedder.encode(texts), dtype=np.float32)
-        _atomic_save(self.directory / "chunks" / f"{start:012d}_{end:012d}.npy", block)
+        save_npy(self.directory / "chunks" / f"{start:012d}_{end:012d}.npy", block)
         return pa.table({"start": [start], "end": [end]})
 
 

@@ -18,14 +18,13 @@ from __future__ import annotations
 import json
 import math
 import os
-import shutil
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
 
+from datapruner._atomic import atomic_dir
 from datapruner._validation import check_columns, check_option
 from datapruner.errors import DataprunerError
 
@@ -229,25 +228,13 @@ class ClassifierBundle:
         from safetensors.torch import save_file
 
         directory = Path(directory)
-        directory.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(dir=directory.parent, prefix=f".{directory.name}.", suffix=".tmp"))
-        try:
+        with atomic_dir(directory) as tmp:
+            tmp.mkdir()
             state = {k: v.detach().contiguous().cpu() for k, v in self.network.state_dict().items()}
             save_file(state, str(tmp / "model.safetensors"))
             meta = {"format_version": _FORMAT_VERSION, "model_type": self.model_type, "classes": self.classes,
                     "config": self.config}
             (tmp / "config.json").write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
-            if directory.exists():
-                old = directory.with_name(f".{directory.name}.old")
-                shutil.rmtree(old, ignore_errors=True)
-                os.replace(directory, old)
-                os.replace(tmp, directory)
-                shutil.rmtree(old, ignore_errors=True)
-            else:
-                os.replace(tmp, directory)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
         return directory
 
     @classmethod
