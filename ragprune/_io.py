@@ -2,16 +2,19 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
 
 from ragprune.errors import RagpruneError
 
-__all__ = ["read_jsonl", "atomic_writer"]
+__all__ = ["read_jsonl", "read_records", "atomic_writer"]
+
+logger = logging.getLogger(__name__)
 
 
 def read_jsonl(path: str | os.PathLike[str]) -> Iterator[tuple[int, dict[str, Any]]]:
@@ -57,6 +60,31 @@ def read_jsonl(path: str | os.PathLike[str]) -> Iterator[tuple[int, dict[str, An
             raise RagpruneError(f"{path}: line {line_number + 1} is not UTF-8 text.") from err
         except OSError as err:  # e.g. a corrupt gzip stream
             raise RagpruneError(f"{path}: cannot read line {line_number + 1}: {err}.") from err
+
+
+def read_records(path: str | os.PathLike[str], *, check: Callable[[dict[str, Any], str], None],
+                 added_keys: Sequence[str], out: str | os.PathLike[str]) -> list[dict[str, Any]]:
+    """Return every record of a JSON-lines input, each validated before any work starts.
+
+    A bad line fails the whole run before a model is called or an output is written. Records that already hold
+    one of ``added_keys`` (the fields the command writes) are logged, since those fields get replaced.
+
+    Args:
+        path: The JSON-lines input.
+        check: Called as ``check(record, "PATH: line N")``; raises RagpruneError for a bad record.
+        added_keys: The fields the command adds to each output record.
+        out: The output path (named in the warning for an empty input).
+    """
+    records: list[dict[str, Any]] = []
+    for line_number, record in read_jsonl(path):
+        check(record, f"{path}: line {line_number}")
+        records.append(record)
+    if not records:
+        logger.warning("%s holds no records; writing an empty %s", path, out)
+    clobbered = sorted({key for record in records for key in added_keys if key in record})
+    if clobbered:
+        logger.warning("input records already have %s; they are replaced", clobbered)
+    return records
 
 
 @contextmanager

@@ -10,15 +10,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 from typing import Any
 
-from ragprune._io import atomic_writer, read_jsonl
+from ragprune._io import atomic_writer, read_records
 from ragprune.errors import RagpruneError
 
 __all__ = ["add_parser", "run", "EXAMPLES"]
 
-logger = logging.getLogger(__name__)
 
 EXAMPLES = [
     "ragprune html --in pages.jsonl --out pruned.jsonl --max-tokens 512",
@@ -72,15 +70,7 @@ def run(args: argparse.Namespace) -> int:
     options = {"max_words": args.max_words} if args.max_words is not None else {}
     pruner = HtmlPruner(args.ranker, model=args.model, tokenizer=args.tokenizer, use_trafilatura=args.use_trafilatura,
                         batch_size=args.batch_size, device=args.device, **options)
-    records: list[dict[str, Any]] = []
-    for line_number, record in read_jsonl(args.in_path):
-        _check_record(record, f"{args.in_path}: line {line_number}")
-        records.append(record)
-    if not records:
-        logger.warning("%s holds no records; writing an empty %s", args.in_path, args.out)
-    clobbered = sorted({key for record in records for key in ("pruned_html", "text") if key in record})
-    if clobbered:
-        logger.warning("input records already have %s; they are replaced", clobbered)
+    records = read_records(args.in_path, check=_check_record, added_keys=("pruned_html", "text"), out=args.out)
     with atomic_writer(args.out) as out:
         for record in records:
             result = pruner.prune(record["html"], record.get("question"), max_tokens=args.max_tokens)

@@ -9,15 +9,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 from typing import Any
 
-from ragprune._io import atomic_writer, read_jsonl
+from ragprune._io import atomic_writer, read_records
 from ragprune.errors import RagpruneError
 
 __all__ = ["add_parser", "run", "EXAMPLES"]
 
-logger = logging.getLogger(__name__)
 
 EXAMPLES = [
     "ragprune prune --in retrieved.jsonl --out pruned.jsonl",
@@ -76,15 +74,7 @@ def run(args: argparse.Namespace) -> int:
                            always_keep_first=args.always_keep_first)
     if args.max_tokens is not None and args.max_tokens < 1:
         raise RagpruneError(f"--max-tokens={args.max_tokens} is not valid: use a positive integer.")
-    records: list[dict[str, Any]] = []
-    for line_number, record in read_jsonl(args.in_path):
-        _check_record(record, f"{args.in_path}: line {line_number}")
-        records.append(record)
-    if not records:
-        logger.warning("%s holds no records; writing an empty %s", args.in_path, args.out)
-    clobbered = sorted({key for record in records for key in ("pruned", "rerank") if key in record})
-    if clobbered:
-        logger.warning("input records already have %s; they are replaced", clobbered)
+    records = read_records(args.in_path, check=_check_record, added_keys=("pruned", "rerank"), out=args.out)
 
     try:
         from tqdm.auto import tqdm
