@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import numpy.typing as npt
 
+from datapruner._cache import PartsCache
 from datapruner._validation import check_columns, check_option, check_positive_int
 from datapruner.errors import DataprunerError
 
@@ -24,7 +25,7 @@ if TYPE_CHECKING:
     import datasets
     import torch
 
-__all__ = ["ProxyData", "check_proxy_options", "prepare_proxy", "train_member"]
+__all__ = ["ProxyData", "check_proxy_options", "ensemble_scores", "prepare_proxy", "train_member"]
 
 logger = logging.getLogger(__name__)
 
@@ -171,3 +172,23 @@ def row_predictions(model: torch.nn.Module, features: Any) -> npt.NDArray[np.flo
     from datapruner.training.loop import predict_proba
 
     return predict_proba(model, features)
+
+
+def ensemble_scores(scorer: Any, dataset: datasets.Dataset, text_column: str, label_column: str | None, *,
+                    part_prefix: str,
+                    member_score: Callable[[ProxyData, int], npt.NDArray[np.float64]]) -> npt.NDArray[np.float64]:
+    """Return the mean over ``scorer.ensemble_size`` members of ``member_score(data, member)``, shape ``(n_rows,)``.
+
+    Each member's scores are saved to the resumable cache (as ``{part_prefix}_{member}``) as soon as they are
+    computed, so an interrupted run restarts at the next member. Sets ``member_scores_`` and ``classes_`` on the
+    scorer.
+    """
+    check_proxy_options(scorer)
+    data = prepare_proxy(scorer, dataset, text_column, label_column)
+    store = PartsCache(cache_parts(scorer, data, text_column, label_column), kind="scores",
+                       enabled=scorer.cache and scorer.model_factory is None)
+    members = [store.get_or_compute(f"{part_prefix}_{member}", lambda member=member: member_score(data, member))
+               for member in range(scorer.ensemble_size)]
+    scorer.member_scores_ = np.stack(members)
+    scorer.classes_ = data.classes
+    return scorer.member_scores_.mean(axis=0).astype(np.float64)

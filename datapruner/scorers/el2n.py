@@ -13,8 +13,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import numpy.typing as npt
 
-from datapruner._cache import PartsCache
-from datapruner.scorers._proxy import cache_parts, check_proxy_options, prepare_proxy, row_predictions, train_member
+from datapruner.scorers._proxy import ProxyData, ensemble_scores, row_predictions, train_member
 from datapruner.scorers.base import Scorer
 
 if TYPE_CHECKING:
@@ -124,25 +123,18 @@ class EL2NScorer(Scorer):
         Raises:
             DataprunerError: On a bad option, missing columns or labels, fewer than 2 classes, an empty dataset.
         """
-        check_proxy_options(self)
-        data = prepare_proxy(self, dataset, text_column, label_column)
-        store = PartsCache(cache_parts(self, data, text_column, label_column), kind="scores",
-                           enabled=self.cache and self.model_factory is None)
+        return ensemble_scores(self, dataset, text_column, label_column, part_prefix="member",
+                               member_score=self._member_scores)
+
+    def _member_scores(self, data: ProxyData, member: int) -> npt.NDArray[np.float64]:
+        """Train one member for ``epochs`` and return its EL2N of every row."""
+        result: dict[str, npt.NDArray[np.float64]] = {}
         epochs = data.options["epochs"]
-        members = []
-        for member in range(self.ensemble_size):
-            def run(member: int = member) -> npt.NDArray[np.float64]:
-                result: dict[str, npt.NDArray[np.float64]] = {}
 
-                def on_epoch_end(epoch: int, model: torch.nn.Module) -> None:
-                    if epoch == epochs:
-                        result["el2n"] = el2n(row_predictions(model, data.features), data.labels)
+        def on_epoch_end(epoch: int, model: torch.nn.Module) -> None:
+            if epoch == epochs:
+                result["el2n"] = el2n(row_predictions(model, data.features), data.labels)
 
-                train_member(self, data, member, on_epoch_end)
-                logger.info("el2n: member %d/%d trained", member + 1, self.ensemble_size)
-                return result["el2n"]
-
-            members.append(store.get_or_compute(f"member_{member}", run))
-        self.member_scores_ = np.stack(members)
-        self.classes_ = data.classes
-        return self.member_scores_.mean(axis=0).astype(np.float64)
+        train_member(self, data, member, on_epoch_end)
+        logger.info("el2n: member %d/%d trained", member + 1, self.ensemble_size)
+        return result["el2n"]

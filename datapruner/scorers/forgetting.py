@@ -13,8 +13,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import numpy.typing as npt
 
-from datapruner._cache import PartsCache
-from datapruner.scorers._proxy import cache_parts, check_proxy_options, prepare_proxy, row_predictions, train_member
+from datapruner.scorers._proxy import ProxyData, ensemble_scores, row_predictions, train_member
 from datapruner.scorers.base import Scorer
 
 if TYPE_CHECKING:
@@ -118,23 +117,16 @@ class ForgettingScorer(Scorer):
         Raises:
             DataprunerError: On a bad option, missing columns or labels, fewer than 2 classes, an empty dataset.
         """
-        check_proxy_options(self)
-        data = prepare_proxy(self, dataset, text_column, label_column)
-        store = PartsCache(cache_parts(self, data, text_column, label_column), kind="scores",
-                           enabled=self.cache and self.model_factory is None)
-        runs = []
-        for member in range(self.ensemble_size):
-            def run(member: int = member) -> npt.NDArray[np.float64]:
-                history: list[npt.NDArray[np.bool_]] = []
+        return ensemble_scores(self, dataset, text_column, label_column, part_prefix="run",
+                               member_score=self._member_scores)
 
-                def on_epoch_end(epoch: int, model: torch.nn.Module) -> None:
-                    history.append(row_predictions(model, data.features).argmax(axis=1) == data.labels)
+    def _member_scores(self, data: ProxyData, member: int) -> npt.NDArray[np.float64]:
+        """Train one run, recording which rows are right after each epoch; return its forgetting scores."""
+        history: list[npt.NDArray[np.bool_]] = []
 
-                train_member(self, data, member, on_epoch_end)
-                logger.info("forgetting: run %d/%d done", member + 1, self.ensemble_size)
-                return forgetting_scores(np.stack(history))
+        def on_epoch_end(epoch: int, model: torch.nn.Module) -> None:
+            history.append(row_predictions(model, data.features).argmax(axis=1) == data.labels)
 
-            runs.append(store.get_or_compute(f"run_{member}", run))
-        self.member_scores_ = np.stack(runs)
-        self.classes_ = data.classes
-        return self.member_scores_.mean(axis=0).astype(np.float64)
+        train_member(self, data, member, on_epoch_end)
+        logger.info("forgetting: run %d/%d done", member + 1, self.ensemble_size)
+        return forgetting_scores(np.stack(history))
