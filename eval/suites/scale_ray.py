@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from eval.errors import EvalError
+from eval.measure import peak_rss_gb
 
 logger = logging.getLogger(__name__)
 
@@ -192,20 +193,6 @@ def _child_memory(kind: str, path: str, n_clusters: int, seed: int, out: str) ->
 
 
 # ----------------------------------------------------------------------------------------------------------- parent
-def peak_rss_gb() -> float:
-    """Return this process's peak resident memory (``VmHWM``) in GB.
-
-    ``ru_maxrss`` is not used: Linux carries it over ``fork`` and ``execve``, so a child started by a parent that
-    had touched a large memory map would report the parent's peak.
-    """
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024 ** 2
-    import resource
-
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 ** 2
-
-
 def _tree_pss(pid: int) -> float:
     """Return the summed PSS (GB) of ``pid`` and all its descendants, from ``/proc``."""
     children: dict[int, list[int]] = {}
