@@ -58,8 +58,10 @@ FAMILIES: dict[str, dict[str, Any]] = {
     "minilm_linear": {"architecture": "linear", "proxy": "minilm-linear", "network": {},
                       "train": {"epochs": 15, "batch_size": 128, "learning_rate": 3e-3, "weight_decay": 0.01},
                       "min_steps": 100},
-    "fasttext": {"architecture": "fasttext", "proxy": "fasttext", "network": {"n_buckets": 2 ** 18, "dim": 64},
-                 "train": {"epochs": 5, "batch_size": 64, "learning_rate": 1e-2, "weight_decay": 0.0},
+    # training options chosen on validation splits of the training sets: scripts/tune_fasttext.py
+    "fasttext": {"architecture": "fasttext", "proxy": "fasttext",
+                 "network": {"n_buckets": 2 ** 18, "dim": 64, "dropout": 0.5},
+                 "train": {"epochs": 10, "batch_size": 64, "learning_rate": 3e-3, "weight_decay": 0.0},
                  "min_steps": 100},
     "cnn": {"architecture": "cnn", "proxy": "cnn", "network": {"channels": [8, 16]},
             "train": {"epochs": 4, "batch_size": 128, "learning_rate": 3e-3, "weight_decay": 0.0},
@@ -82,6 +84,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help=f"comma-separated subset of {','.join(FAMILIES)}")
     parser.add_argument("--methods", default=",".join(METHODS), help="comma-separated subset of the methods")
     parser.add_argument("--seeds", type=int, default=None, help="number of seeds (default: 3, --quick 2)")
+    parser.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1),
+                        help="worker processes, one (task, seed) each, single-threaded (default: min(2, CPUs))")
 
 
 # ----------------------------------------------------------------------------------------------- data loading
@@ -229,6 +233,11 @@ class Task:
     embeddings: np.ndarray  # for prototype / semdedup
     proxy_model: Any = None
     timings: dict[str, float] = field(default_factory=dict)
+    config: dict[str, Any] = field(default_factory=dict)  # the family's entry of FAMILIES, carried to workers
+
+    def __post_init__(self) -> None:
+        if not self.config:
+            self.config = FAMILIES[self.family]
 
 
 def _standardize(train: np.ndarray, test: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -294,7 +303,7 @@ def _train_eval(task: Task, idx: np.ndarray, *, seed: int, teacher_logits: np.nd
     from datapruner.models import build_model
     from datapruner.training.loop import fit_classifier, predict_logits
 
-    fam = FAMILIES[task.family]
+    fam = task.config
     in_dim = task.x_train.shape[1] if fam["architecture"] in ("linear", "mlp") else None
     model = build_model(fam["architecture"], n_classes=task.n_classes, in_dim=in_dim, seed=seed, **fam["network"])
     opts = dict(fam["train"])
@@ -318,14 +327,16 @@ def _scores(task: Task, scorer_name: str, seed: int) -> tuple[np.ndarray, bool]:
     if scorer_name in ("prototype", "semdedup"):
         s = get_scorer(scorer_name, seed=seed)
         return s.score_embeddings(task.embeddings), s.higher_is_harder
-    fam = FAMILIES[task.family]
-    s = get_scorer(scorer_name, proxy=fam["proxy"], model=task.proxy_model, seed=seed, show_progress_bar=False)
+    s = get_scorer(scorer_name, proxy=task.config["proxy"], model=task.proxy_model, seed=seed, show_progress_bar=False)
     return s.score(task.scorer_data, text_column=task.scorer_column, label_column="label"), s.higher_is_harder
 
 
-def run_task(task: Task, *, seeds: list[int], keeps: tuple[float, ...], methods: list[str],
+def run_seed(task: Task, seed: int, *, keeps: tuple[float, ...], methods: list[str],
              alpha_grid: tuple[float, ...], alpha_keeps: tuple[float, ...]) -> dict[str, Any]:
-    """Run every (seed, method, keep, distill) of one task, plus the alpha sweep; return its raw runs."""
+    """Run every (method, keep, distill) of one task for one seed, plus the alpha sweep; return its raw runs.
+
+    One seed is the unit of work: it trains its own teacher and scores, so seeds run in parallel workers.
+    """
     from datapruner.scorers import SCORERS
     from datapruner.selection import select_indices
     from datapruner.training.distill import default_alpha
@@ -334,55 +345,81 @@ def run_task(task: Task, *, seeds: list[int], keeps: tuple[float, ...], methods:
     runs: list[dict[str, Any]] = []
     sweep: list[dict[str, Any]] = []
     skipped = sorted({METHODS[m][0] for m in methods} - set(SCORERS))
-    timings = dict(task.timings)
+    timings: dict[str, float] = {}
     n = task.y_train.size
-    for seed in seeds:
-        t0 = time.perf_counter()
-        full_acc, teacher = _train_eval(task, np.arange(n), seed=seed)
-        t_logits = predict_logits(teacher, task.x_train)
-        timings["teacher_s"] = timings.get("teacher_s", 0.0) + time.perf_counter() - t0
-        base = {"dataset": task.dataset, "family": task.family, "seed": seed}
-        runs.append({**base, "method": "full", "keep": 1.0, "distill": False, "alpha": None, "n_train": n,
-                     "accuracy": full_acc})
-        kd_full, _ = _train_eval(task, np.arange(n), seed=seed, teacher_logits=t_logits, alpha=default_alpha(1.0))
-        runs.append({**base, "method": "full", "keep": 1.0, "distill": True, "alpha": default_alpha(1.0),
-                     "n_train": n, "accuracy": kd_full})
-        score_cache: dict[str, tuple[np.ndarray, bool]] = {}
-        for method in methods:
-            scorer_name, strategy = METHODS[method]
-            if scorer_name in skipped:
-                continue
-            if scorer_name not in score_cache:
-                t0 = time.perf_counter()
-                score_cache[scorer_name] = _scores(task, scorer_name, seed)
-                key = f"score_{scorer_name}_s"
-                timings[key] = timings.get(key, 0.0) + time.perf_counter() - t0
-            scores, higher_is_harder = score_cache[scorer_name]
+    t0 = time.perf_counter()
+    full_acc, teacher = _train_eval(task, np.arange(n), seed=seed)
+    t_logits = predict_logits(teacher, task.x_train)
+    timings["teacher_s"] = time.perf_counter() - t0
+    base = {"dataset": task.dataset, "family": task.family, "seed": seed}
+    runs.append({**base, "method": "full", "keep": 1.0, "distill": False, "alpha": None, "n_train": n,
+                 "accuracy": full_acc})
+    kd_full, _ = _train_eval(task, np.arange(n), seed=seed, teacher_logits=t_logits, alpha=default_alpha(1.0))
+    runs.append({**base, "method": "full", "keep": 1.0, "distill": True, "alpha": default_alpha(1.0),
+                 "n_train": n, "accuracy": kd_full})
+    score_cache: dict[str, tuple[np.ndarray, bool]] = {}
+    for method in methods:
+        scorer_name, strategy = METHODS[method]
+        if scorer_name in skipped:
+            continue
+        if scorer_name not in score_cache:
             t0 = time.perf_counter()
-            for keep in keeps:
-                if keep >= 1.0:
-                    continue
-                idx = select_indices(scores, keep=keep, strategy=strategy, labels=task.y_train,
-                                     higher_is_harder=higher_is_harder, seed=seed)
-                for distill in (False, True):
-                    alpha = default_alpha(idx.size / n) if distill else None
-                    acc, _ = _train_eval(task, idx, seed=seed, teacher_logits=t_logits if distill else None,
-                                         alpha=alpha or 0.0)
-                    runs.append({**base, "method": method, "keep": keep, "distill": distill, "alpha": alpha,
-                                 "n_train": int(idx.size), "accuracy": acc})
-            timings["students_s"] = timings.get("students_s", 0.0) + time.perf_counter() - t0
+            score_cache[scorer_name] = _scores(task, scorer_name, seed)
+            timings[f"score_{scorer_name}_s"] = time.perf_counter() - t0
+        scores, higher_is_harder = score_cache[scorer_name]
         t0 = time.perf_counter()
-        rand = score_cache.get("random") or _scores(task, "random", seed)
-        for keep in alpha_keeps:
-            idx = select_indices(rand[0], keep=keep, strategy="hard", seed=seed)
-            for alpha in alpha_grid:
-                acc, _ = _train_eval(task, idx, seed=seed, teacher_logits=t_logits, alpha=alpha)
-                sweep.append({**base, "keep": keep, "alpha": alpha, "accuracy": acc})
-        timings["alpha_sweep_s"] = timings.get("alpha_sweep_s", 0.0) + time.perf_counter() - t0
-        logger.info("%s/%s seed %d done (full-data accuracy %.4f)", task.dataset, task.family, seed, full_acc)
+        for keep in keeps:
+            if keep >= 1.0:
+                continue
+            idx = select_indices(scores, keep=keep, strategy=strategy, labels=task.y_train,
+                                 higher_is_harder=higher_is_harder, seed=seed)
+            for distill in (False, True):
+                alpha = default_alpha(idx.size / n) if distill else None
+                acc, _ = _train_eval(task, idx, seed=seed, teacher_logits=t_logits if distill else None,
+                                     alpha=alpha or 0.0)
+                runs.append({**base, "method": method, "keep": keep, "distill": distill, "alpha": alpha,
+                             "n_train": int(idx.size), "accuracy": acc})
+        timings["students_s"] = timings.get("students_s", 0.0) + time.perf_counter() - t0
+    t0 = time.perf_counter()
+    rand = score_cache.get("random") or _scores(task, "random", seed)
+    for keep in alpha_keeps:
+        idx = select_indices(rand[0], keep=keep, strategy="hard", seed=seed)
+        for alpha in alpha_grid:
+            acc, _ = _train_eval(task, idx, seed=seed, teacher_logits=t_logits, alpha=alpha)
+            sweep.append({**base, "keep": keep, "alpha": alpha, "accuracy": acc})
+    timings["alpha_sweep_s"] = time.perf_counter() - t0
+    logger.info("%s/%s seed %d done (full-data accuracy %.4f)", task.dataset, task.family, seed, full_acc)
     return {"runs": runs, "alpha_sweep": sweep, "skipped_scorers": skipped,
             "timings": {k: round(v, 2) for k, v in timings.items()}, "n_train": int(n),
             "n_test": int(task.y_test.size), "n_classes": task.n_classes}
+
+
+def merge_seeds(task: Task, parts: list[dict[str, Any]]) -> dict[str, Any]:
+    """Join the per-seed results of one task (runs in seed order, timings summed over seeds)."""
+    parts = sorted(parts, key=lambda p: p["runs"][0]["seed"])
+    timings = dict(task.timings)
+    for part in parts:
+        for name, value in part["timings"].items():
+            timings[name] = round(timings.get(name, 0.0) + value, 2)
+    timings["task_s"] = round(sum(sum(p["timings"].values()) for p in parts), 2)
+    return {"runs": [r for p in parts for r in p["runs"]], "alpha_sweep": [r for p in parts for r in p["alpha_sweep"]],
+            "skipped_scorers": parts[0]["skipped_scorers"], "timings": timings, "n_train": parts[0]["n_train"],
+            "n_test": parts[0]["n_test"], "n_classes": parts[0]["n_classes"]}
+
+
+def _worker_init() -> None:
+    import torch
+
+    torch.set_num_threads(1)
+
+
+def _pool(jobs: int) -> Any:
+    """A process pool of ``jobs`` single-threaded workers (spawned: no forked torch thread state)."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    return ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn"),
+                               initializer=_worker_init)
 
 
 # ------------------------------------------------------------------------------------------------ statistics
@@ -561,6 +598,8 @@ def run(args: argparse.Namespace, *, embedder: Any = None) -> dict[str, Any]:
     n_seeds = args.seeds if args.seeds is not None else (2 if args.quick else 3)
     if n_seeds < 1:
         raise EvalError(f"--seeds {n_seeds} is not valid: use at least 1.")
+    if getattr(args, "jobs", 1) < 1:
+        raise EvalError(f"--jobs {args.jobs} is not valid: use at least 1.")
     seeds = [args.seed + i for i in range(n_seeds)]
     import torch
 
@@ -582,29 +621,55 @@ def _run(args: argparse.Namespace, embedder: Any, datasets_wanted: list[str], fa
     results: dict[str, dict[str, Any]] = {}
     timings: dict[str, float] = {}  # per task under "<dataset>/<family>/...", below
     partial_dir = Path(args.output_dir) / ".partial" if getattr(args, "output_dir", None) else None
+    started = time.perf_counter()
     run_config = {"quick": args.quick, "methods": methods, "seeds": seeds, "keeps": list(keeps),
                   "alpha_grid": list(alpha_grid), "alpha_keeps": list(alpha_keeps), "families": FAMILIES,
                   "embedder": getattr(embedder, "identity", None)}
     config_hash = hashlib.blake2b(json.dumps(run_config, sort_keys=True, default=str).encode(),
                                   digest_size=8).hexdigest()
-    # a generator: each dataset is loaded (and embedded) only when its turn comes
-    for task in (t for name in datasets_wanted for t in build_tasks(args, [name], families_wanted, embedder=embedder)):
-        t0 = time.perf_counter()
-        key = f"{task.dataset}/{task.family}"
-        part = partial_dir / f"{key.replace('/', '_')}-{config_hash}.json" if partial_dir else None
-        if part is not None and part.is_file():  # an interrupted run resumes with the next task
-            results[key] = json.loads(part.read_text(encoding="utf-8"))
-            logger.info("%s: reusing finished results from %s", key, part)
-        else:
-            results[key] = run_task(task, seeds=seeds, keeps=keeps, methods=methods, alpha_grid=alpha_grid,
-                                    alpha_keeps=alpha_keeps)
-            results[key]["timings"]["task_s"] = round(time.perf_counter() - t0, 2)
-            if part is not None:
-                part.parent.mkdir(parents=True, exist_ok=True)
-                tmp = part.with_suffix(".tmp")
-                tmp.write_text(json.dumps(results[key], default=float), encoding="utf-8")
-                os.replace(tmp, part)
-        logger.info("%s done in %.1f s", key, results[key]["timings"]["task_s"])
+    options = {"keeps": keeps, "methods": methods, "alpha_grid": alpha_grid, "alpha_keeps": alpha_keeps}
+    parts: dict[str, list[dict[str, Any]]] = {}
+    tasks: dict[str, Task] = {}
+
+    def finish(key: str, seed: int, part_file: Path | None, result: dict[str, Any]) -> None:
+        parts[key].append(result)
+        if part_file is not None:
+            part_file.parent.mkdir(parents=True, exist_ok=True)
+            tmp = part_file.with_suffix(".tmp")
+            tmp.write_text(json.dumps(result, default=float), encoding="utf-8")
+            os.replace(tmp, part_file)
+        if len(parts[key]) == len(seeds):
+            logger.info("%s: all %d seeds done", key, len(seeds))
+
+    jobs = max(1, int(getattr(args, "jobs", 1) or 1))
+    # image datasets first: they need no embedding, so workers start while the parent embeds the texts
+    order = sorted(datasets_wanted, key=lambda name: DATASETS[name]["kind"] != "image")
+    pool = _pool(jobs) if jobs > 1 else None
+    pending: dict[Any, tuple[str, int, Path | None]] = {}
+    try:
+        for task in (t for name in order for t in build_tasks(args, [name], families_wanted, embedder=embedder)):
+            key = f"{task.dataset}/{task.family}"
+            tasks[key], parts[key] = task, []
+            for seed in seeds:
+                part_file = (partial_dir / f"{key.replace('/', '_')}-s{seed}-{config_hash}.json"
+                             if partial_dir else None)
+                if part_file is not None and part_file.is_file():  # an interrupted run resumes where it stopped
+                    logger.info("%s seed %d: reusing finished results from %s", key, seed, part_file)
+                    finish(key, seed, None, json.loads(part_file.read_text(encoding="utf-8")))
+                elif pool is None:
+                    finish(key, seed, part_file, run_seed(task, seed, **options))
+                else:
+                    pending[pool.submit(run_seed, task, seed, **options)] = (key, seed, part_file)
+        if pool is not None:
+            from concurrent.futures import as_completed
+
+            for future in as_completed(pending):
+                finish(*pending[future], future.result())
+    finally:
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
+    results = {key: merge_seeds(tasks[key], parts[key]) for key in tasks}
+    timings["wall_s"] = round(time.perf_counter() - started, 2)
     summary = summarize(results, keeps=keeps, methods=methods)
     skipped = sorted({s for r in results.values() for s in r["skipped_scorers"]})
     notes = [
@@ -616,6 +681,8 @@ def _run(args: argparse.Namespace, embedder: Any, datasets_wanted: list[str], fa
         "MNIST: the 10,000 images of the official test file, split once into train and test (the train images are "
         "not in the shared data); prototype/semdedup on MNIST use raw pixels.",
         "Scores are recomputed per seed; EL2N and forgetting use a proxy of the student's family.",
+        f"Each (task, seed) ran in one of {jobs} single-threaded worker process(es); a task's task_s is its "
+        "workers' time summed over seeds, wall_s the whole run's wall-clock time.",
     ]
     if skipped:
         notes.append(f"Scorers not available when this ran (methods skipped): {skipped}.")
@@ -626,6 +693,7 @@ def _run(args: argparse.Namespace, embedder: Any, datasets_wanted: list[str], fa
         "config": {"quick": args.quick, "datasets": datasets_wanted, "families": families_wanted,
                    "methods": methods, "keeps": list(keeps), "seeds": seeds, "alpha_grid": list(alpha_grid),
                    "alpha_keeps": list(alpha_keeps), "temperature": TEMPERATURE, "torch_threads": 1,
+                   "jobs": jobs,
                    "families_config": {f: FAMILIES[f] for f in families_wanted},
                    "sizes": {k: {"n_train": r["n_train"], "n_test": r["n_test"], "n_classes": r["n_classes"]}
                              for k, r in results.items()}},

@@ -27,7 +27,7 @@ logger = logging.getLogger(__name__)
 SECTIONS = ("unstructured", "structured", "calibration", "mnist", "recovery")
 
 FULL = {
-    "n_heldout": 500, "n_questions": 1000, "n_calibration": 128, "n_corpus": 2000,
+    "n_heldout": 500, "n_questions": 2000, "n_calibration": 128, "n_corpus": 2000,
     "unstructured": {
         "random": ["30%", "50%", "70%"],
         "magnitude": ["30%", "50%", "70%", "2:4", "4:8"],
@@ -73,7 +73,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "global_magnitude, wanda, sparsegpt; structured: magnitude, wanda, flap; the "
                              "calibration section: wanda, sparsegpt); default: all")
     parser.add_argument("--n-questions", type=int, default=None,
-                        help="SQuAD questions for retrieval (default: 1000, --quick 100)")
+                        help="SQuAD questions for retrieval (default: 2000, --quick 100)")
     parser.add_argument("--budgets", default=None,
                         help="comma-separated recovery budgets (fractions of the corpus) to keep, e.g. '0.1' "
                              "(default: 0.05,0.1,0.2; --quick 0.1)")

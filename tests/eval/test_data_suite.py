@@ -109,8 +109,8 @@ def test_issue_4_quick_run_on_fixtures_writes_consistent_results(tmp_path, monke
     monkeypatch.setattr(suite, "QUICK_ALPHA_GRID", (0.5,))
     args = argparse.Namespace(datasets="trec,mnist", families="minilm_linear,fasttext,cnn",
                               methods="random,balanced,prototype,semdedup", seeds=1, seed=0, quick=True,
-                              data_root=FIXTURES, output_dir=tmp_path)
-    results = suite.run(args, embedder=HashEmbedder())
+                              data_root=FIXTURES, output_dir=tmp_path, jobs=2)
+    results = suite.run(args, embedder=HashEmbedder())  # two spawned workers get the patched family config
     assert {"config", "verdicts", "tables", "plots", "runs", "alpha_sweep", "kd_gains", "goals", "timings"} <= set(
         results)
     tasks = {(r["dataset"], r["family"]) for r in results["runs"]}
@@ -127,3 +127,13 @@ def test_issue_4_quick_run_on_fixtures_writes_consistent_results(tmp_path, monke
     assert (tmp_path / "results.md").read_text() == render_markdown(saved)
     assert {p["file"] for p in results["plots"]} == {"trec_minilm_linear.png", "trec_fasttext.png", "mnist_cnn.png"}
     assert all((tmp_path / p["file"]).is_file() for p in results["plots"])
+
+    # the same runs in one process, and a rerun resumes from the per-seed partial files without training
+    sequential = suite.run(argparse.Namespace(**{**vars(args), "jobs": 1, "output_dir": tmp_path / "seq",
+                                                 "datasets": "trec", "families": "minilm_linear"}),
+                           embedder=HashEmbedder())
+    in_pool = [r for r in results["runs"] if r["family"] == "minilm_linear"]
+    assert sequential["runs"] == in_pool
+    monkeypatch.setattr(suite, "run_seed", lambda *a, **k: pytest.fail("a finished seed was trained again"))
+    resumed = suite.run(args, embedder=HashEmbedder())
+    assert resumed["runs"] == results["runs"]
