@@ -38,7 +38,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
                         help="token budget of each pruned page, MiniLM tokenizer unless --tokenizer (default: none)")
     parser.add_argument("--ranker", default="bm25", choices=["bm25", "hybrid", "embedding", "labeler"],
                         help="block ranker for lines with a question (default: bm25)")
-    parser.add_argument("--max-words", type=int, default=None, help="most words per block (default: 48)")
+    parser.add_argument("--max-words", type=int, default=None, help="most words per block (default: 32)")
     parser.add_argument("--model", default=None,
                         help="embedding model name or path (default: the bundled all-MiniLM-L6-v2)")
     parser.add_argument("--tokenizer", default=None,

@@ -129,7 +129,7 @@ class HtmlPruner:
             that counts ``max_tokens``; ``None`` uses the all-MiniLM-L6-v2 tokenizer.
         max_words: Most words per block, >= 1.
         rerank_top_k: For the hybrid ranker: embed only the ``rerank_top_k`` best BM25 blocks (``None``
-            embeds every block). The defaults (BM25, 48 words, ``context_weight=0.3``) were chosen on the
+            embeds every block). The defaults (stemmed BM25, 32 words, ``context_weight=0.3``) were chosen on the
             SQuAD v2.0 dev explorer pages; ``python -m eval html`` reports them on the v1.1 pages.
         use_trafilatura: Query-less mode: combine the boilerplate heuristic with trafilatura's extraction.
         batch_size: Blocks per embedding batch.
@@ -153,7 +153,7 @@ class HtmlPruner:
     """
 
     def __init__(self, ranker: Literal["bm25", "hybrid", "embedding", "labeler"] | BlockRanker = "bm25", *,
-                 model: str | Any | None = None, tokenizer: str | Any | None = None, max_words: int = 48,
+                 model: str | Any | None = None, tokenizer: str | Any | None = None, max_words: int = 32,
                  rerank_top_k: int | None = 32, use_trafilatura: bool = True, batch_size: int = 32,
                  device: str | None = None, cache_size: int = 8, context_weight: float = 0.3) -> None:
         if not isinstance(ranker, BlockRanker) and ranker not in RANKERS:

@@ -187,6 +187,17 @@ def test_large_page_prunes(bm25: HtmlPruner) -> None:
 def test_tokenize_is_unicode_and_drops_stop_words() -> None:
     assert tokenize("Où est la Tour-Eiffel? The TOWER!") == ["où", "est", "la", "tour", "eiffel", "tower"]
     assert tokenize("The tower", stop_words=False) == ["the", "tower"]
+    assert tokenize("Underbids happened", stem=True) == ["underbid", "happen"]
+
+
+def test_bm25_matches_word_forms_by_stem() -> None:
+    # the question says "underbid", the answer block "Underbids": only stemming connects them
+    page = ("<html><body><p>Projects can suffer from preventable financial problems.</p>"
+            "<p>Underbids happen when builders ask for too little money.</p>"
+            "<p>Builders and projects need money.</p></body></html>")
+    blocks = HtmlPruner(ranker="bm25", max_words=12).blocks(page)
+    assert int(np.argmax(BM25Ranker().score("What is an underbid?", blocks))) == 1
+    assert not BM25Ranker(stem=False).score("What is an underbid?", blocks).any()
 
 
 def test_bm25_beats_whitespace_splitting(bm25: HtmlPruner) -> None:
