@@ -13,10 +13,12 @@ selected by ``datapruner`` (random, prototype, semdedup), and the effect of the 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
 import statistics
 import time
+from collections.abc import Iterator
 from typing import Any
 
 from eval.data_root import data_file
@@ -77,8 +79,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--budgets", default=None,
                         help="comma-separated recovery budgets (fractions of the corpus) to keep, e.g. '0.1' "
                              "(default: 0.05,0.1,0.2; --quick 0.1)")
-    parser.add_argument("--threads", type=int, default=1,
-                        help="torch CPU threads for every part, latency included (default: 1)")
+    parser.add_argument("--threads", type=int, default=os.cpu_count() or 1,
+                        help="torch CPU threads for pruning, training and evaluation (default: every core)")
+    parser.add_argument("--latency-threads", type=int, default=1,
+                        help="torch CPU threads while timing dense vs structured-pruned models (default: 1)")
 
 
 def _parse_sections(value: str) -> list[str]:
@@ -213,7 +217,19 @@ def _latency_batch(bench: _Bench, n: int) -> dict[str, Any]:
     return encoder.tokenize_batches(bench.dense, bench.paragraphs[:n], batch_size=n)[0]
 
 
-def _structured(bench: _Bench, cfg: dict[str, Any], seed: int) -> list[dict[str, Any]]:
+@contextlib.contextmanager
+def _torch_threads(n: int) -> Iterator[None]:
+    import torch
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
+def _structured(bench: _Bench, cfg: dict[str, Any], seed: int, latency_threads: int) -> list[dict[str, Any]]:
     from eval.weights import calibration as cal
     from eval.weights import encoder, metrics, structured
 
@@ -231,9 +247,10 @@ def _structured(bench: _Bench, cfg: dict[str, Any], seed: int) -> list[dict[str,
             prune_s = time.perf_counter() - started
             params = sum(m.weight.numel() for m in encoder.encoder_linears(bert).values())
             dense_t, pruned_t = [], []
-            for _ in range(cfg["latency_repeats"]):  # interleaved, so both see the same machine load
-                dense_t += metrics.latency(dense_bert, batch, repeats=1)
-                pruned_t += metrics.latency(bert, batch, repeats=1)
+            with _torch_threads(latency_threads):
+                for _ in range(cfg["latency_repeats"]):  # interleaved, so both see the same machine load
+                    dense_t += metrics.latency(dense_bert, batch, repeats=1)
+                    pruned_t += metrics.latency(bert, batch, repeats=1)
             dense_ms, pruned_ms = statistics.median(dense_t) * 1e3, statistics.median(pruned_t) * 1e3
             record = {"method": method, "sparsity": sparsity, "linear_params_kept": params / dense_params,
                       "heads_per_layer": structured.n_heads(bert.encoder.layer[0]),
@@ -475,11 +492,10 @@ def _report(results: dict[str, Any], cfg: dict[str, Any]) -> None:
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
     """Run the chosen sections and return the results dict (see the module docstring)."""
-    import torch
-
     sections = _parse_sections(args.sections)
-    if args.threads < 1:
-        raise EvalError(f"--threads={args.threads} is not valid: use a positive int.")
+    for name in ("threads", "latency_threads"):
+        if getattr(args, name) < 1:
+            raise EvalError(f"--{name.replace('_', '-')}={getattr(args, name)} is not valid: use a positive int.")
     cfg = dict(QUICK if args.quick else FULL)
     if args.patterns:
         wanted = {p.strip() for p in args.patterns.split(",") if p.strip()}
@@ -511,12 +527,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         cfg["n_questions"] = args.n_questions
     if any(s != "mnist" for s in sections):
         data_file(args.data_root, "squad/squad_v1.1_dev.json.gz")
-    previous_threads = torch.get_num_threads()
-    torch.set_num_threads(args.threads)
-    try:
+    with _torch_threads(args.threads):
         return _run(args, sections, cfg)
-    finally:
-        torch.set_num_threads(previous_threads)
 
 
 def _run(args: argparse.Namespace, sections: list[str], cfg: dict[str, Any]) -> dict[str, Any]:
@@ -524,7 +536,7 @@ def _run(args: argparse.Namespace, sections: list[str], cfg: dict[str, Any]) -> 
 
     torch.manual_seed(args.seed)
     timings: dict[str, float] = {}
-    results: dict[str, Any] = {"config": {**cfg, "sections": sections, "threads": args.threads,
+    results: dict[str, Any] = {"config": {**cfg, "sections": sections, "threads": args.threads, "latency_threads": args.latency_threads,
                                           "model": args.model or "all-MiniLM-L6-v2 (embedded)"},
                                "seed": args.seed}
     started = time.perf_counter()
@@ -543,7 +555,7 @@ def _run(args: argparse.Namespace, sections: list[str], cfg: dict[str, Any]) -> 
         if section == "unstructured":
             results["unstructured"] = _unstructured(bench, cfg, args.seed)
         elif section == "structured":
-            results["structured"] = _structured(bench, cfg, args.seed)
+            results["structured"] = _structured(bench, cfg, args.seed, args.latency_threads)
         elif section == "calibration":
             results["calibration_choice"] = _calibration_choice(bench, cfg, args.seed)
         elif section == "mnist":
@@ -565,7 +577,7 @@ def _run(args: argparse.Namespace, sections: list[str], cfg: dict[str, Any]) -> 
         "Wanda and SparseGPT are calibrated sequentially: layer l sees the outputs of the already-pruned layers < l.",
         "Structured pruning removes the same fraction of heads and FFN neurons in every layer; latency is the median "
         "of interleaved dense/pruned forward passes of the BERT module on one batch of SQuAD paragraphs, "
-        f"with torch threads = {args.threads}, on a CPU shared with other jobs.",
+        f"with torch threads = {args.latency_threads}; everything else ran with {args.threads} thread(s).",
     ]
     _report(results, cfg)
     budget = 180 if args.quick else 1800

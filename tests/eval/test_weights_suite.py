@@ -31,6 +31,7 @@ def test_weights_quick_mnist_section_writes_json_markdown_and_plot(tmp_path: Pat
 @pytest.mark.parametrize("argv,needle", [
     (["--sections", "nope"], "--sections='nope'"),
     (["--threads", "0"], "--threads=0"),
+    (["--latency-threads", "0"], "--latency-threads=0"),
     (["--patterns", "33%"], "--patterns='33%'"),
     (["--methods", "obd"], "--methods='obd'"),
     (["--n-questions", "3"], "--n-questions=3"),
