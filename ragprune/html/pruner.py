@@ -35,6 +35,8 @@ logger = logging.getLogger(__name__)
 
 #: Budget selection stops after this many consecutive ranked blocks that do not fit.
 _MAX_MISSES = 256
+#: Tags with no meaning of their own: in the pruned output, one that holds a single kept element is dropped.
+_GENERIC_WRAPPERS = frozenset({"html", "body", "div", "span", "font", "center"})
 
 
 @dataclass(frozen=True)
@@ -331,7 +333,12 @@ class HtmlPruner:
         return chain
 
     def _select(self, page: _Page, order: list[int], max_tokens: int | None) -> list[int]:
-        """Return kept block ids in priority order (best first)."""
+        """Return kept block ids in priority order (best first).
+
+        A block's cost is estimated from its own tokens plus the tags it opens (generic wrappers counted as
+        free, since the output may unwrap them); a block whose estimate fits is then checked against the exact
+        token count of the rendered output, so the budget is never exceeded and never wasted on wrappers.
+        """
         if max_tokens is None:
             return list(order)
         counter = self._token_counter()
@@ -350,14 +357,15 @@ class HtmlPruner:
             chain = self._chain(page, blocks[bid])
             cost = page.block_tokens[bid]
             new = [node for node in chain if id(node) not in opened]
-            cost += sum(counter.tag(node.tag) for node in new)
+            cost += sum(counter.tag(node.tag) for node in new if node.tag not in _GENERIC_WRAPPERS)
             block = blocks[bid]
             text_key = (id(block.parent), block.start) if block.chunk is not None else None
             if text_key is not None and text_key in chunked:
                 cost += counter.br()  # a possible gap marker between chunks of one text node
-            if total + cost <= max_tokens:
+            exact = counter.count(_render(page, [*kept, bid])) if total + cost <= max_tokens else None
+            if exact is not None and exact <= max_tokens:
                 kept.append(bid)
-                total += cost
+                total = exact
                 opened.update(id(node) for node in new)
                 if text_key is not None:
                     chunked.add(text_key)
@@ -422,9 +430,6 @@ def _render(page: _Page, kept: Sequence[int]) -> str:
             out.append(item)
             continue
         assert isinstance(item, Node)
-        if item.tag != DOCUMENT:
-            out.append(f"<{item.tag}>")
-            stack.append(f"</{item.tag}>")
         pending: list[object] = []
         for child in item.children:
             key = id(child)
@@ -435,6 +440,11 @@ def _render(page: _Page, kept: Sequence[int]) -> str:
                     pending.append(_join_chunks(child.text, sorted(chunks[key])))
             elif key in needed and child.tag not in VOID_TAGS:
                 pending.append(child)
+        # a generic wrapper that pruning left around a single element is unwrapped, as the cleaner does
+        collapse = item.tag in _GENERIC_WRAPPERS and len(pending) == 1 and isinstance(pending[0], Node)
+        if item.tag != DOCUMENT and not collapse:
+            out.append(f"<{item.tag}>")
+            stack.append(f"</{item.tag}>")
         stack.extend(reversed(pending))
     return "".join(out)
 

@@ -120,6 +120,16 @@ def test_keeps_ancestors_of_kept_blocks(bm25: HtmlPruner) -> None:
     assert result.pruned_html == "<article><div><p>Rain is expected on Monday in the north.</p></div></article>"
 
 
+def test_generic_wrappers_left_around_one_element_are_unwrapped() -> None:
+    # the outer div and body hold only the inner div once the other paragraph is pruned: their tags would only
+    # spend budget; the inner div still holds the kept text and stays, as does any semantic tag (see above)
+    page = ("<html><body><div><div><p>Rain is expected on Monday in the north.</p>"
+            "<p>Wind follows on Tuesday.</p></div><p>The stock market rose by two percent today.</p></div>"
+            "</body></html>")
+    result = HtmlPruner(ranker="bm25", max_words=8).prune(page, "When is rain expected?", max_tokens=30)
+    assert result.pruned_html == "<div><p>Rain is expected on Monday in the north.</p></div>"
+
+
 def test_signal_bm25_finds_answers(bm25: HtmlPruner, squad_page: str, squad_qas: list) -> None:
     hits = sum(any(a.lower() in bm25.prune(squad_page, qa["question"], max_tokens=256).text.lower()
                    for a in qa["answers"]) for qa in squad_qas)
