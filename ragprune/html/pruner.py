@@ -116,7 +116,8 @@ class HtmlPruner:
     Steps: decode (declared or sniffed charset) and clean the page (no scripts, styles, comments,
     attributes or empty tags; single-element wrappers unwrapped), split it into blocks of at most
     ``max_words`` words (each with its tag path), score the blocks, then keep the best blocks that fit
-    ``max_tokens`` and return them in document order inside their ancestors' tags. With ``question=None``
+    ``max_tokens`` and return them in document order inside their ancestors' tags (a generic wrapper such as
+    ``div`` that pruning leaves around a single element is unwrapped, so tags do not eat the budget). With ``question=None``
     the query-less mode keeps main content and drops boilerplate (navigation, footers, asides, forms,
     link lists), for indexing.
 
