@@ -413,6 +413,12 @@ def _worker_init() -> None:
     torch.set_num_threads(1)
 
 
+def _expected_steps(task: Task) -> float:
+    """Optimisation steps of one full-data student: the unit-of-work size used to schedule the longest first."""
+    train = task.config["train"]
+    return task.y_train.size * train["epochs"] / train["batch_size"]
+
+
 def _pool(jobs: int) -> Any:
     """A process pool of ``jobs`` single-threaded workers (spawned: no forked torch thread state)."""
     import multiprocessing
@@ -642,21 +648,29 @@ def _run(args: argparse.Namespace, embedder: Any, datasets_wanted: list[str], fa
             logger.info("%s: all %d seeds done", key, len(seeds))
 
     jobs = max(1, int(getattr(args, "jobs", 1) or 1))
-    # image datasets first: they need no embedding, so workers start while the parent embeds the texts
-    order = sorted(datasets_wanted, key=lambda name: DATASETS[name]["kind"] != "image")
     pool = _pool(jobs) if jobs > 1 else None
     pending: dict[Any, tuple[str, int, Path | None]] = {}
     try:
-        for task in (t for name in order for t in build_tasks(args, [name], families_wanted, embedder=embedder)):
-            key = f"{task.dataset}/{task.family}"
-            tasks[key], parts[key] = task, []
-            for seed in seeds:
-                part_file = (partial_dir / f"{key.replace('/', '_')}-s{seed}-{config_hash}.json"
-                             if partial_dir else None)
-                if part_file is not None and part_file.is_file():  # an interrupted run resumes where it stopped
-                    logger.info("%s seed %d: reusing finished results from %s", key, seed, part_file)
-                    finish(key, seed, None, json.loads(part_file.read_text(encoding="utf-8")))
-                elif pool is None:
+        # image datasets first: they need no embedding, so workers start while the parent embeds the texts
+        groups = ([n for n in datasets_wanted if DATASETS[n]["kind"] == "image"],
+                  [n for n in datasets_wanted if DATASETS[n]["kind"] != "image"])
+        for group in groups:
+            todo: list[tuple[Task, int, Path | None]] = []
+            for task in build_tasks(args, group, families_wanted, embedder=embedder):
+                key = f"{task.dataset}/{task.family}"
+                tasks[key], parts[key] = task, []
+                for seed in seeds:
+                    part_file = (partial_dir / f"{key.replace('/', '_')}-s{seed}-{config_hash}.json"
+                                 if partial_dir else None)
+                    if part_file is not None and part_file.is_file():  # an interrupted run resumes where it stopped
+                        logger.info("%s seed %d: reusing finished results from %s", key, seed, part_file)
+                        finish(key, seed, None, json.loads(part_file.read_text(encoding="utf-8")))
+                    else:
+                        todo.append((task, seed, part_file))
+            todo.sort(key=lambda unit: -_expected_steps(unit[0]))  # longest first: the pool never ends on one
+            for task, seed, part_file in todo:
+                key = f"{task.dataset}/{task.family}"
+                if pool is None:
                     finish(key, seed, part_file, run_seed(task, seed, **options))
                 else:
                     pending[pool.submit(run_seed, task, seed, **options)] = (key, seed, part_file)
