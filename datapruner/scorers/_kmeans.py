@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from datapruner._threads import faiss_threads
 from datapruner._validation import as_rng, check_positive_int
 from datapruner.errors import DataprunerError
 
@@ -36,16 +37,10 @@ def threads_for(n_entries: int) -> Iterator[None]:
     if n_entries >= SMALL_PROBLEM:
         yield
         return
-    import faiss
     from threadpoolctl import threadpool_limits
 
-    previous = faiss.omp_get_max_threads()
-    faiss.omp_set_num_threads(1)
-    try:
-        with threadpool_limits(limits=1):
-            yield
-    finally:
-        faiss.omp_set_num_threads(previous)
+    with faiss_threads(1), threadpool_limits(limits=1):
+        yield
 
 
 def default_n_clusters(n_rows: int) -> int:
@@ -123,7 +118,7 @@ def fit_centroids(x: npt.NDArray[np.float32], n_clusters: int, *, n_iter: int = 
     faiss_seed = int(rng.integers(0, 2**31 - 1))
     km = faiss.Kmeans(dim, k, niter=n_iter, seed=faiss_seed, spherical=True, verbose=False,
                       max_points_per_centroid=max(1, math.ceil(n_sample / k)) + 1, min_points_per_centroid=1)
-    with _faiss_threads(1):  # barrier spin-waits of OpenMP cost more than a second core gains on a busy machine
+    with faiss_threads(1):  # barrier spin-waits of OpenMP cost more than a second core gains on a busy machine
         km.train(sample)
     logger.info("k-means: %d clusters fit on %d of %d rows", k, n_sample, n)
     return np.ascontiguousarray(km.centroids, dtype=np.float32)
@@ -148,19 +143,7 @@ def assign(x: npt.NDArray[np.float32], centroids: npt.NDArray[np.float32]
 
     # One OpenMP thread: measured on this shared 2-core machine (load ~12), 1.9 s wall for 200k rows x 447
     # centroids against 2.8 s with two threads (barrier spin-waits) and 4.3 s with one Python thread per core.
-    with _faiss_threads(1):
+    with faiss_threads(1):
         for start in range(0, n, BLOCK_ROWS):
             one(start)
     return labels, sims
-
-
-@contextlib.contextmanager
-def _faiss_threads(n: int) -> Iterator[None]:
-    import faiss
-
-    previous = faiss.omp_get_max_threads()
-    faiss.omp_set_num_threads(n)
-    try:
-        yield
-    finally:
-        faiss.omp_set_num_threads(previous)

@@ -102,13 +102,10 @@ def _gold_auc(preps: list, passage_scores: list) -> float | None:
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
     """Run the suite; return the results dict (tables, plots, verdicts, metrics)."""
-    import torch
+    from datapruner._threads import torch_threads
 
-    threads = torch.get_num_threads()
-    try:
+    with torch_threads(None):  # _run sets --torch-threads once it is validated; the caller's count comes back
         return _run(args)
-    finally:
-        torch.set_num_threads(threads)
 
 
 def _run(args: argparse.Namespace) -> dict[str, Any]:

@@ -13,14 +13,13 @@ selected by ``datapruner`` (random, prototype, semdedup), and the effect of the 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import logging
 import os
 import statistics
 import time
-from collections.abc import Iterator
 from typing import Any
 
+from datapruner._threads import torch_threads
 from eval.data_root import data_file
 from eval.errors import EvalError
 
@@ -217,18 +216,6 @@ def _latency_batch(bench: _Bench, n: int) -> dict[str, Any]:
     return encoder.tokenize_batches(bench.dense, bench.paragraphs[:n], batch_size=n)[0]
 
 
-@contextlib.contextmanager
-def _torch_threads(n: int) -> Iterator[None]:
-    import torch
-
-    previous = torch.get_num_threads()
-    torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
-
-
 def _structured(bench: _Bench, cfg: dict[str, Any], seed: int, latency_threads: int) -> list[dict[str, Any]]:
     from eval.weights import calibration as cal
     from eval.weights import encoder, metrics, structured
@@ -247,7 +234,7 @@ def _structured(bench: _Bench, cfg: dict[str, Any], seed: int, latency_threads: 
             prune_s = time.perf_counter() - started
             params = sum(m.weight.numel() for m in encoder.encoder_linears(bert).values())
             dense_t, pruned_t = [], []
-            with _torch_threads(latency_threads):
+            with torch_threads(latency_threads):
                 for _ in range(cfg["latency_repeats"]):  # interleaved, so both see the same machine load
                     dense_t += metrics.latency(dense_bert, batch, repeats=1)
                     pruned_t += metrics.latency(bert, batch, repeats=1)
@@ -527,7 +514,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         cfg["n_questions"] = args.n_questions
     if any(s != "mnist" for s in sections):
         data_file(args.data_root, "squad/squad_v1.1_dev.json.gz")
-    with _torch_threads(args.threads):
+    with torch_threads(args.threads):
         return _run(args, sections, cfg)
 
 
