@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from datapruner._atomic import write_json
 from eval.data_root import data_file
 from eval.errors import EvalError
 
@@ -607,14 +608,10 @@ def run(args: argparse.Namespace, *, embedder: Any = None) -> dict[str, Any]:
     if getattr(args, "jobs", 1) < 1:
         raise EvalError(f"--jobs {args.jobs} is not valid: use at least 1.")
     seeds = [args.seed + i for i in range(n_seeds)]
-    import torch
+    from datapruner._threads import torch_threads
 
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # small models on a shared 2-core machine: one thread avoids sync stalls
-    try:
+    with torch_threads(1):  # small models on a shared 2-core machine: one thread avoids sync stalls
         return _run(args, embedder, datasets_wanted, families_wanted, methods, seeds)
-    finally:
-        torch.set_num_threads(threads)
 
 
 def _run(args: argparse.Namespace, embedder: Any, datasets_wanted: list[str], families_wanted: list[str],
@@ -637,19 +634,16 @@ def _run(args: argparse.Namespace, embedder: Any, datasets_wanted: list[str], fa
     parts: dict[str, list[dict[str, Any]]] = {}
     tasks: dict[str, Task] = {}
 
-    def finish(key: str, seed: int, part_file: Path | None, result: dict[str, Any]) -> None:
+    def finish(key: str, part_file: Path | None, result: dict[str, Any]) -> None:
         parts[key].append(result)
         if part_file is not None:
-            part_file.parent.mkdir(parents=True, exist_ok=True)
-            tmp = part_file.with_suffix(".tmp")
-            tmp.write_text(json.dumps(result, default=float), encoding="utf-8")
-            os.replace(tmp, part_file)
+            write_json(part_file, result, default=float)
         if len(parts[key]) == len(seeds):
             logger.info("%s: all %d seeds done", key, len(seeds))
 
-    jobs = max(1, int(getattr(args, "jobs", 1) or 1))
+    jobs = getattr(args, "jobs", 1)  # validated in run()
     pool = _pool(jobs) if jobs > 1 else None
-    pending: dict[Any, tuple[str, int, Path | None]] = {}
+    pending: dict[Any, tuple[str, Path | None]] = {}
     try:
         # image datasets first: they need no embedding, so workers start while the parent embeds the texts
         groups = ([n for n in datasets_wanted if DATASETS[n]["kind"] == "image"],
@@ -664,16 +658,16 @@ def _run(args: argparse.Namespace, embedder: Any, datasets_wanted: list[str], fa
                                  if partial_dir else None)
                     if part_file is not None and part_file.is_file():  # an interrupted run resumes where it stopped
                         logger.info("%s seed %d: reusing finished results from %s", key, seed, part_file)
-                        finish(key, seed, None, json.loads(part_file.read_text(encoding="utf-8")))
+                        finish(key, None, json.loads(part_file.read_text(encoding="utf-8")))
                     else:
                         todo.append((task, seed, part_file))
             todo.sort(key=lambda unit: -_expected_steps(unit[0]))  # longest first: the pool never ends on one
             for task, seed, part_file in todo:
                 key = f"{task.dataset}/{task.family}"
                 if pool is None:
-                    finish(key, seed, part_file, run_seed(task, seed, **options))
+                    finish(key, part_file, run_seed(task, seed, **options))
                 else:
-                    pending[pool.submit(run_seed, task, seed, **options)] = (key, seed, part_file)
+                    pending[pool.submit(run_seed, task, seed, **options)] = (key, part_file)
         if pool is not None:
             from concurrent.futures import as_completed
 

@@ -290,17 +290,9 @@ class HtmlPruner:
                 raise RagpruneError(f"the ranker returned {len(scores)} scores for {len(blocks)} blocks.")
             scores = _smooth(blocks, scores, self.context_weight)
             order = [int(i) for i in np.argsort(-np.nan_to_num(scores, nan=-np.inf), kind="stable")]
-        kept = self._select(page, order, max_tokens)
+        kept = self._select(page, order, max_tokens)  # with a budget, every kept set was counted exactly
         pruned_html = _render(page, kept)
-        counter = self._token_counter()
-        token_count = counter.count(pruned_html)
-        if max_tokens is not None:
-            while token_count > max_tokens and kept:
-                # token counts are not always additive (tokenizer merges across pieces): drop the
-                # lowest-priority kept block until the exact count fits
-                kept.remove(kept[-1])
-                pruned_html = _render(page, kept)
-                token_count = counter.count(pruned_html)
+        token_count = self._token_counter().count(pruned_html)
         ids = sorted(kept)
         text = _text(page, ids)
         return HtmlPruneResult(pruned_html=pruned_html, text=text, kept=ids, token_count=token_count,
