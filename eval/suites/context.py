@@ -4,7 +4,7 @@ Data (under --data-root, none seen in training): SQuAD v1.1 dev articles the che
 oracle questions it held out, HotpotQA dev (first 53) and SQuAD v2.0 dev unanswerable questions of the held-out
 articles. Each question gets 5 passages (see eval/context_data.py). Metrics: tokens and characters removed,
 has-answer recall, answer-sentence recall, HotpotQA supporting-fact recall/precision, share of unanswerable
-questions fully pruned, reranking AUC, CPU latency per question with 5 passages, and fp32 vs dynamic int8.
+questions fully pruned, reranking AUC, CPU latency per question with 5 passages, and float32 vs bfloat16 vs dynamic int8.
 """
 from __future__ import annotations
 
@@ -38,7 +38,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch-size", type=int, default=32, help="windows per forward pass for the pruner")
     parser.add_argument("--embedding-model", default=None,
                         help="sentence-transformers model of the embedding baseline (default: the embedded all-MiniLM-L6-v2)")
-    parser.add_argument("--skip-int8", action="store_true", help="do not measure dynamic int8 quantisation")
+    parser.add_argument("--skip-precisions", action="store_true",
+                        help="measure only the default precision, not the others (float32, bfloat16, int8)")
     parser.add_argument("--torch-threads", type=int, default=1,
                         help="torch CPU threads for the run, latency included (default 1: on a shared, oversubscribed "
                              "CPU more threads are slower)")
@@ -90,6 +91,61 @@ def _latency(pruner: Any, preps: list, *, warmup: int = 3) -> dict[str, Any]:
             "times_ms": [round(t, 2) for t in times]}
 
 
+def _compare_precisions(args: argparse.Namespace, preps: dict, ours: dict, threshold: float, default_precision: str,
+                        latency: dict, lat_preps: list) -> dict[str, Any]:
+    """Score every dataset in each non-default precision; compare goal metrics and latency with float32.
+
+    A precision is fit to be a default when no goal metric drops by more than 0.01 against float32 and its
+    CPU-time p50 is at least 1.1x faster; ``precision="auto"`` should pick only such a one.
+    """
+    from eval.context_methods import evaluate, select_threshold
+    from ragprune.sentence.pruner import PRECISIONS, ContextPruner
+
+    selections = {default_precision: {name: [select_threshold(s, threshold) for s in ours[name][0]] for name in preps}}
+    reranks = {default_precision: {name: ours[name][1] for name in preps}}
+    for precision in PRECISIONS[1:]:
+        if precision == default_precision:
+            continue
+        other = ContextPruner(args.model, batch_size=args.batch_size, precision=precision)
+        selections[precision], reranks[precision] = {}, {}
+        for name, ps in preps.items():
+            scores, reranks[precision][name], _ = _score_ours(other, ps)
+            selections[precision][name] = [select_threshold(s, threshold) for s in scores]
+        if other.active_precision != precision:  # e.g. int8 on a GPU falls back to float32
+            del selections[precision], reranks[precision]
+            continue
+        latency[precision] = _latency(other, lat_preps)
+    if "float32" not in selections:
+        return {}
+    rows, summary, verdicts = [], {}, []
+    for precision in selections:
+        for name, ps in preps.items():
+            key = GOALS[name][0]
+            m, ref = evaluate(ps, selections[precision][name]), evaluate(ps, selections["float32"][name])
+            agree = np.mean([a == b for s1, s2 in zip(selections[precision][name], selections["float32"][name])
+                             for a, b in zip(s1, s2)])
+            rows.append({"precision": precision, "dataset": name, "metric": key, "value": m[key],
+                         "drop_vs_float32": ref[key] - m[key], "tokens_removed": m["tokens_removed"],
+                         "passage_selection_identical": float(agree), "gold_auc": _gold_auc(ps, reranks[precision][name])})
+        worst = max(r["drop_vs_float32"] for r in rows if r["precision"] == precision)
+        speedup = latency["float32"]["cpu_p50_ms"] / latency[precision]["cpu_p50_ms"]
+        fit = precision == "float32" or (worst <= 0.01 and speedup >= 1.1)
+        summary[precision] = {"worst_drop_vs_float32": worst, "cpu_p50_speedup": speedup, "fit_as_default": bool(fit)}
+        if precision != "float32":
+            verdicts.append(f"{precision}: worst goal-metric drop vs float32 {worst:+.3f}, CPU-time p50 speed-up "
+                            f"x{speedup:.2f} -> {'fit' if fit else 'not fit'} as a default "
+                            "(rule: drop <= 0.01 and speed-up >= 1.1).")
+    verdicts.append(f"precision='auto' ran {default_precision} on this machine"
+                    f"{'' if summary[default_precision]['fit_as_default'] else ', which the rule above does NOT support'}.")
+    table = {"title": "Precisions at the default threshold (drop = float32 minus this precision)",
+             "columns": ["precision", "dataset", "metric", "value", "drop vs float32", "tokens removed",
+                         "passages with the float32 selection", "rerank AUC gold vs distractors"],
+             "rows": [[r["precision"], r["dataset"], r["metric"], _pct(r["value"]), _pct(r["drop_vs_float32"]),
+                       _pct(r["tokens_removed"]), _pct(r["passage_selection_identical"]), _pct(r["gold_auc"])]
+                      for r in rows]}
+    return {"rows": rows, "summary": summary, "table": table, "verdicts": verdicts}
+
+
 def _gold_auc(preps: list, passage_scores: list) -> float | None:
     from eval.context_methods import auc
 
@@ -132,7 +188,7 @@ def _run(args: argparse.Namespace) -> dict[str, Any]:
         return value
 
     try:
-        pruner = ContextPruner(args.model, batch_size=args.batch_size, quantize=False)
+        pruner = ContextPruner(args.model, batch_size=args.batch_size)  # the default precision ("auto")
         _, tokenizer, config = pruner._load()
     except RagpruneError as err:
         raise EvalError(str(err)) from err
@@ -287,49 +343,23 @@ def _run(args: argparse.Namespace) -> dict[str, Any]:
                     f"unanswerable questions have their paragraph fully pruned; rerank AUC answerable vs "
                     f"unanswerable {_fmt(v2_auc['ours (rerank)'])} (embedding {_fmt(v2_auc['embedding (passage cosine)'])}).")
 
-    # --- latency (one question with 5 passages per call, default threshold), fp32 and int8
+    # --- latency (one question with 5 passages per call, default threshold) and the other precisions
+    default_precision = pruner.active_precision
     lat_preps = preps["squad"][: limit("latency")]
-    latency: dict[str, Any] = {"fp32": _latency(pruner, lat_preps), "torch_threads": torch.get_num_threads()}
-    timings["latency_s"] = round(sum(latency["fp32"]["times_ms"]) / 1000, 2)
+    latency: dict[str, Any] = {default_precision: _latency(pruner, lat_preps), "torch_threads": torch.get_num_threads()}
+    timings["latency_s"] = round(sum(latency[default_precision]["times_ms"]) / 1000, 2)
     # Sanity: prune() at the default threshold keeps exactly what thresholding the scores keeps.
     check = pruner.prune_batch([p.example.question for p in lat_preps[:10]], [p.example.passages for p in lat_preps[:10]])
     expected = [select_threshold(s, default_t) for s in ours["squad"][0][:10]]
     consistent = [[r.kept for r in per] for per in check] == expected
     if not consistent:
         raise RuntimeError("prune() at the default threshold disagrees with thresholding its sentence scores")
-    int8: dict[str, Any] = {}
-    if not args.skip_int8:
-        q_pruner = ContextPruner(args.model, batch_size=args.batch_size, quantize=True)
-        int8_rows = []
-        for name, ps in preps.items():
-            q_scores, q_reranks, _ = _score_ours(q_pruner, ps)
-            sel32 = [select_threshold(s, default_t) for s in ours[name][0]]
-            sel8 = [select_threshold(s, default_t) for s in q_scores]
-            m32, m8 = evaluate(ps, sel32), evaluate(ps, sel8)
-            key = GOALS[name][0]
-            agree = np.mean([a == b for s32, s8 in zip(sel32, sel8) for a, b in zip(s32, s8)])
-            int8_rows.append({"dataset": name, "metric": key, "fp32": m32[key], "int8": m8[key],
-                              "fp32_tokens_removed": m32["tokens_removed"], "int8_tokens_removed": m8["tokens_removed"],
-                              "passage_selection_identical": float(agree),
-                              "int8_auc": _gold_auc(ps, q_reranks), "fp32_auc": _gold_auc(ps, ours[name][1])})
-        latency["int8"] = _latency(q_pruner, lat_preps)
-        worst_drop = max(r["fp32"] - r["int8"] for r in int8_rows)
-        speedup = latency["fp32"]["cpu_p50_ms"] / latency["int8"]["cpu_p50_ms"]
-        keep_quality = worst_drop <= 0.01
-        int8 = {"rows": int8_rows, "worst_recall_drop": worst_drop, "p50_speedup": speedup,
-                "recommend_by_default": bool(keep_quality and speedup > 1.1)}
-        tables.append({"title": "fp32 vs dynamic int8 (torch.ao.quantization.quantize_dynamic) at the default threshold",
-                       "columns": ["dataset", "metric", "fp32", "int8", "fp32 tokens removed", "int8 tokens removed",
-                                   "passages with identical selection", "fp32 AUC", "int8 AUC"],
-                       "rows": [[r["dataset"], r["metric"], _pct(r["fp32"]), _pct(r["int8"]),
-                                 _pct(r["fp32_tokens_removed"]), _pct(r["int8_tokens_removed"]),
-                                 _pct(r["passage_selection_identical"]), _pct(r["fp32_auc"]), _pct(r["int8_auc"])]
-                                for r in int8_rows]})
-        verdicts.append(f"int8: worst recall drop {worst_drop:+.3f}, CPU-time p50 speed-up x{speedup:.2f} "
-                        f"(int8 p50 {latency['int8']['p50_ms']:.0f} ms wall, {latency['int8']['cpu_p50_ms']:.0f} ms CPU) -> "
-                        f"{'enable' if int8['recommend_by_default'] else 'keep disabled'} by default "
-                        "(rule: drop <= 0.01 and speed-up > 1.1).")
-    lat_rows = [[kind if "threads" in kind else f"{kind}, {latency['torch_threads']} threads", round(v["p50_ms"], 1),
+    precisions = _compare_precisions(args, preps, ours, default_t, default_precision, latency, lat_preps) \
+        if not args.skip_precisions else {}
+    if precisions:
+        tables.append(precisions.pop("table"))
+        verdicts.extend(precisions.pop("verdicts"))
+    lat_rows = [[f"{kind}, {latency['torch_threads']} threads", round(v["p50_ms"], 1),
                  round(v["p95_ms"], 1), round(v["mean_ms"], 1), round(v["cpu_p50_ms"], 1),
                  round(v["cpu_p95_ms"], 1), v["n"],
                  round(v["mean_words_per_passage"], 1),
@@ -337,28 +367,23 @@ def _run(args: argparse.Namespace) -> dict[str, Any]:
                 for kind, v in latency.items() if isinstance(v, dict)]
     tables.append({"title": "CPU latency per question with 5 passages (prune() at the default threshold, "
                             "shared 2-core machine)",
-                   "columns": ["model", "p50 ms", "p95 ms", "mean ms", "CPU-time p50 ms", "CPU-time p95 ms", "questions",
-                               "words per passage",
-                               "machine load (1-min avg) before/after"],
+                   "columns": ["precision", "p50 ms", "p95 ms", "mean ms", "CPU-time p50 ms", "CPU-time p95 ms",
+                               "questions", "words per passage", "machine load (1-min avg) before/after"],
                    "rows": lat_rows})
-    from ragprune.sentence.pruner import QUANTIZE_BY_DEFAULT
-
-    for kind in ("fp32", "int8"):
-        if kind not in latency:
+    for kind, lat in latency.items():
+        if not isinstance(lat, dict):
             continue
-        lat = latency[kind]
-        is_default = (kind == "int8") == QUANTIZE_BY_DEFAULT
         verdicts.append(
-            f"latency {kind}{' (the default)' if is_default else ''}: p50 {lat['p50_ms']:.0f} ms wall "
+            f"latency {kind}{' (the default here)' if kind == default_precision else ''}: p50 {lat['p50_ms']:.0f} ms wall "
             f"(goal <= {LATENCY_GOAL_MS:.0f} ms: {'MET' if lat['p50_ms'] <= LATENCY_GOAL_MS else 'NOT MET'} on this "
             f"shared machine, 1-min load {_fmt(lat['load_average_1min'][0], '.1f')}), p95 {lat['p95_ms']:.0f} ms; CPU time p50 "
-            f"{lat['cpu_p50_ms']:.0f} ms ({'within' if lat['cpu_p50_ms'] <= LATENCY_GOAL_MS else 'over'} the goal "
-            f"if the core were idle); {lat['mean_words_per_passage']:.0f} words per passage, "
+            f"{lat['cpu_p50_ms']:.0f} ms; {lat['mean_words_per_passage']:.0f} words per passage, "
             f"{latency['torch_threads']} torch thread(s).")
 
     torch.set_num_threads(default_threads)
     metrics["latency"] = latency
-    metrics["int8"] = int8
+    metrics["default_precision"] = default_precision
+    metrics["precisions"] = precisions
     notes = [
         "Thresholded rows are derived from one pass of sentence scores (kept iff score >= t, the prune() rule); "
         "a check confirms prune() at the default threshold keeps the same sentences.",

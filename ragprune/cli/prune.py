@@ -45,6 +45,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     parser.add_argument("--batch-size", type=int, default=32, help="windows per forward pass (default: 32)")
     parser.add_argument("--always-keep-first", action="store_true",
                         help="always keep the first sentence of each context")
+    parser.add_argument("--precision", choices=("auto", "float32", "bfloat16", "int8"), default="auto",
+                        help="inference precision; auto = bfloat16 where the device has it natively (default: auto)")
     parser.add_argument("--device", default=None, help="torch device (default: cuda if available, else cpu)")
     parser.set_defaults(func=run)
     return parser
@@ -71,7 +73,7 @@ def run(args: argparse.Namespace) -> int:
     from ragprune.sentence.pruner import ContextPruner
 
     pruner = ContextPruner(args.model, threshold=args.threshold, batch_size=args.batch_size, device=args.device,
-                           always_keep_first=args.always_keep_first)
+                           precision=args.precision, always_keep_first=args.always_keep_first)
     if args.max_tokens is not None and args.max_tokens < 1:
         raise RagpruneError(f"--max-tokens={args.max_tokens} is not valid: use a positive integer.")
     records = read_records(args.in_path, check=_check_record, added_keys=("pruned", "rerank"), out=args.out)

@@ -39,6 +39,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     parser.add_argument("--threshold", type=float, default=None,
                         help="default keep threshold in [0, 1] when a request sets none (default: the model's)")
     parser.add_argument("--batch-size", type=int, default=32, help="windows per forward pass (default: 32)")
+    parser.add_argument("--precision", choices=("auto", "float32", "bfloat16", "int8"), default="auto",
+                        help="inference precision; auto = bfloat16 where the device has it natively (default: auto)")
     parser.add_argument("--device", default=None, help="torch device (default: cuda if available, else cpu)")
     parser.add_argument("--num-threads", type=int, default=None,
                         help="torch CPU threads for the model (default: torch's choice; 1 is best on a busy machine)")
@@ -83,7 +85,8 @@ def run(args: argparse.Namespace) -> int:
                            max_batch_size=args.max_batch_size, batch_wait_ms=args.batch_wait_ms,
                            timeout=args.timeout or None, on_failure=args.on_failure)
     app = create_app(model=args.model, config=config,
-                     pruner_kwargs={"threshold": args.threshold, "batch_size": args.batch_size, "device": args.device})
+                     pruner_kwargs={"threshold": args.threshold, "batch_size": args.batch_size, "device": args.device,
+                                   "precision": args.precision})
     if args.host not in ("127.0.0.1", "localhost", "::1"):
         logger.warning("binding to %s: the service has no authentication; expose it only behind a trusted proxy",
                        args.host)

@@ -31,14 +31,15 @@ import numpy as np
 from ragprune.errors import RagpruneError
 from ragprune.types import PruneResult
 
-__all__ = ["ContextPruner", "DEFAULT_THRESHOLD", "QUANTIZE_BY_DEFAULT"]
+__all__ = ["ContextPruner", "DEFAULT_THRESHOLD", "PRECISIONS", "has_native_bfloat16"]
 
 logger = logging.getLogger(__name__)
 
 #: Threshold used when neither the call, the pruner nor the checkpoint config sets one.
 DEFAULT_THRESHOLD = 0.5
-#: Whether ``quantize=None`` applies dynamic int8 quantisation on CPU (decided by ``python -m eval context``).
-QUANTIZE_BY_DEFAULT = False
+#: Inference precisions: ``"auto"`` is ``"bfloat16"`` where the device computes it natively, else ``"float32"``;
+#: ``python -m eval context`` measures each against float32 (bfloat16 kept the same sentences; int8 did not).
+PRECISIONS = ("auto", "float32", "bfloat16", "int8")
 #: Share of the model window a question may take at most (longer questions are truncated).
 QUESTION_SHARE = 0.25
 
@@ -103,6 +104,22 @@ def _sigmoid(x: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-x))
 
 
+def has_native_bfloat16(device: Any) -> bool:
+    """Whether ``device`` multiplies bfloat16 matrices in hardware (AVX512-BF16 or AMX CPUs, Ampere+ GPUs).
+
+    Without it bfloat16 is emulated and slower than float32, so ``precision="auto"`` stays in float32.
+    """
+    import torch
+
+    device = torch.device(device)
+    if device.type == "cuda":
+        return bool(torch.cuda.is_bf16_supported())
+    if device.type != "cpu":
+        return False
+    probes = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
+    return any(bool(getattr(torch.cpu, name, lambda: False)()) for name in probes)
+
+
 def _window_starts(n_tokens: int, size: int, overlap: int) -> list[int]:
     """Start offsets of windows of ``size`` tokens covering ``range(n_tokens)`` with at least ``overlap``."""
     if n_tokens <= size:
@@ -127,8 +144,11 @@ class ContextPruner:
             whatever its score; it still counts against ``max_tokens``.
         batch_size: Windows per forward pass.
         device: Torch device string; ``None`` picks CUDA when available, else CPU.
-        quantize: Apply dynamic int8 quantisation to the ``Linear`` layers on CPU. ``None`` follows
-            :data:`QUANTIZE_BY_DEFAULT` (set from the quality measured by ``python -m eval context``).
+        precision: One of :data:`PRECISIONS`. ``"auto"`` (default) runs in bfloat16 where the device has
+            native bfloat16 arithmetic (about 1.7x faster than float32 on such a CPU, same kept sentences in
+            ``python -m eval context``), else in float32; ``"int8"`` applies dynamic int8 quantisation to the
+            ``Linear`` layers (CPU only; faster still but changes some decisions). A loaded model passed as
+            ``model`` is copied, never converted in place.
         max_question_tokens: Questions longer than this many tokens are truncated (their first tokens are
             kept) with a warning. ``None`` allows a quarter of the model window (``max_length // 4``).
         window_overlap: Tokens shared by consecutive windows of a long context; ``None`` uses a quarter of
@@ -151,7 +171,7 @@ class ContextPruner:
         always_keep_first: bool = False,
         batch_size: int = 32,
         device: str | None = None,
-        quantize: bool | None = None,
+        precision: str = "auto",
         max_question_tokens: int | None = None,
         window_overlap: int | None = None,
         splitter: Callable[[str], list[Span]] | None = None,
@@ -163,8 +183,8 @@ class ContextPruner:
         if window_overlap is not None and (isinstance(window_overlap, bool) or not isinstance(window_overlap, Integral)
                                            or window_overlap < 0):
             raise RagpruneError(f"window_overlap={window_overlap!r} is not valid: use an integer >= 0 or None.")
-        if quantize is not None and not isinstance(quantize, bool):
-            raise RagpruneError(f"quantize={quantize!r} is not valid: use True, False or None.")
+        if precision not in PRECISIONS:
+            raise RagpruneError(f"precision={precision!r} is not valid: use one of {', '.join(PRECISIONS)}.")
         if not isinstance(always_keep_first, bool):
             raise RagpruneError(f"always_keep_first={always_keep_first!r} is not valid: use True or False.")
         if splitter is not None and not callable(splitter):
@@ -180,11 +200,12 @@ class ContextPruner:
         self.always_keep_first = always_keep_first
         self.batch_size = int(batch_size)
         self.device = device
-        self.quantize = quantize
+        self.precision = precision
         self.max_question_tokens = max_question_tokens
         self.window_overlap = window_overlap
         self.splitter = splitter
         self._loaded: tuple[Any, Any, Any] | None = None
+        self.active_precision: str | None = None  # the precision in use, set on first load
         self._warned_long_question = False
 
     # ------------------------------------------------------------------ loading
@@ -201,19 +222,34 @@ class ContextPruner:
 
             module, tokenizer, config = load_pruner_model(self.model, device=self.device)
         module.eval()
-        quantize = QUANTIZE_BY_DEFAULT if self.quantize is None else self.quantize
-        if quantize:
-            param = next(module.parameters(), None)
-            if param is not None and param.device.type != "cpu":
-                warnings.warn("quantize=True is ignored on a non-CPU device.", stacklevel=3)
-            else:
-                module = torch.ao.quantization.quantize_dynamic(module, {torch.nn.Linear}, dtype=torch.qint8)
+        module = self._convert(module, copy_first=isinstance(self.model, tuple))
         if self.splitter is None:
             from ragprune.sentence.splitter import split_sentences
 
             self.splitter = split_sentences
         self._loaded = (module, tokenizer, config)
         return self._loaded
+
+    def _convert(self, module: Any, *, copy_first: bool) -> Any:
+        """Return ``module`` in the inference precision (a copy when ``copy_first``); sets ``active_precision``."""
+        import copy
+
+        import torch
+
+        param = next(module.parameters(), None)
+        device = param.device if param is not None else torch.device("cpu")
+        precision = self.precision
+        if precision == "auto":
+            precision = "bfloat16" if has_native_bfloat16(device) else "float32"
+        if precision == "int8" and device.type != "cpu":
+            warnings.warn("precision='int8' is CPU only: running in float32 on this device.", stacklevel=4)
+            precision = "float32"
+        if precision == "int8":
+            module = torch.ao.quantization.quantize_dynamic(module, {torch.nn.Linear}, dtype=torch.qint8)
+        elif precision == "bfloat16":
+            module = (copy.deepcopy(module) if copy_first else module).to(torch.bfloat16)
+        self.active_precision = precision
+        return module
 
     @property
     def tokenizer(self) -> Any:

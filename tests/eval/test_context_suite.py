@@ -46,7 +46,7 @@ def test_quick_run_writes_complete_results(tmp_path: Path, tiny_checkpoint: Path
     results = json.loads((out / "results.json").read_text())
     assert {"config", "seed", "metrics", "tables", "plots", "verdicts", "timings", "command", "versions"} <= set(results)
     metrics = results["metrics"]
-    assert {"squad", "nq", "hotpot", "squad_v2", "latency", "int8"} <= set(metrics)
+    assert {"squad", "nq", "hotpot", "squad_v2", "latency", "default_precision", "precisions"} <= set(metrics)
     for name in ("squad", "nq", "hotpot"):
         rows = metrics[name]["rows"]
         methods = {r["method"] for r in rows}
@@ -62,7 +62,13 @@ def test_quick_run_writes_complete_results(tmp_path: Path, tiny_checkpoint: Path
         assert len(matched) == 3
     assert metrics["hotpot"]["rows"][0]["sf_recall"] == 1.0
     assert metrics["squad_v2"]["n_unanswerable"] > 0 and metrics["squad_v2"]["n_answerable"] > 0
-    assert metrics["latency"]["fp32"]["p50_ms"] > 0 and len(metrics["latency"]["fp32"]["times_ms"]) > 0
+    default = metrics["default_precision"]
+    assert default in ("float32", "bfloat16")
+    assert {"float32", "bfloat16", "int8"} <= set(metrics["latency"])
+    assert metrics["latency"][default]["p50_ms"] > 0 and len(metrics["latency"][default]["times_ms"]) > 0
+    summary = metrics["precisions"]["summary"]
+    assert summary["float32"]["worst_drop_vs_float32"] == 0.0 and summary["float32"]["fit_as_default"]
+    assert all(r["drop_vs_float32"] == 0.0 for r in metrics["precisions"]["rows"] if r["precision"] == "float32")
     assert len(results["plots"]) == 3 and all((out / p["file"]).exists() for p in results["plots"])
     assert any("squad: goal" in v for v in results["verdicts"])
     assert results["command"].startswith("python -m eval context --quick")

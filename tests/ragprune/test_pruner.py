@@ -288,12 +288,36 @@ def test_bad_batch_shapes(pruner: ContextPruner) -> None:
 
 
 def test_bad_constructor_options_fail_before_loading() -> None:
-    for kwargs, name in [({"batch_size": 0}, "batch_size"), ({"quantize": "yes"}, "quantize"),
+    for kwargs, name in [({"batch_size": 0}, "batch_size"), ({"precision": "fp8"}, "precision"),
                          ({"max_question_tokens": 0}, "max_question_tokens"), ({"window_overlap": -1}, "window_overlap")]:
         with pytest.raises(RagpruneError, match=f"^{name}="):
             ContextPruner("/nonexistent/checkpoint", **kwargs)
     with pytest.raises(RagpruneError, match="not a pruner checkpoint"):
         ContextPruner("/nonexistent/checkpoint").prune("Who?", "Text.")
+
+
+@pytest.mark.parametrize("precision", ["float32", "bfloat16", "int8"])
+def test_precisions_agree_and_leave_the_passed_model_alone(tiny, precision: str) -> None:  # noqa: ANN001
+    model, tokenizer = tiny
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    config = {"max_length": 64, "threshold": 0.5}
+    reference = ContextPruner((model, tokenizer, config), precision="float32").prune("Who?", [CONTEXT])[0]
+    result = ContextPruner((model, tokenizer, config), precision=precision).prune("Who?", [CONTEXT])[0]
+    tolerance = {"float32": 0.0, "bfloat16": 0.02, "int8": 0.1}[precision]
+    assert result.sentences == reference.sentences
+    assert max(abs(a - b) for a, b in zip(result.sentence_scores, reference.sentence_scores)) <= tolerance
+    after = model.state_dict()
+    assert all(after[k].dtype == v.dtype and torch.equal(after[k], v) for k, v in before.items())
+
+
+def test_auto_precision_follows_native_bfloat16(tiny) -> None:  # noqa: ANN001
+    from ragprune.sentence.pruner import has_native_bfloat16
+
+    model, tokenizer = tiny
+    pruner = ContextPruner((model, tokenizer, {"max_length": 64}))
+    assert pruner.active_precision is None
+    pruner.prune("Who?", [CONTEXT])
+    assert pruner.active_precision == ("bfloat16" if has_native_bfloat16("cpu") else "float32")
 
 
 def test_bad_spans(pruner: ContextPruner) -> None:
