@@ -59,14 +59,17 @@ FAMILIES: dict[str, dict[str, Any]] = {
     "minilm_linear": {"architecture": "linear", "proxy": "minilm-linear", "network": {},
                       "train": {"epochs": 15, "batch_size": 128, "learning_rate": 3e-3, "weight_decay": 0.01},
                       "min_steps": 100},
-    # training options chosen on validation splits of the training sets: scripts/tune_fasttext.py
+    # training options chosen on validation splits of the training sets: scripts/tune_fasttext.py; min_step_share
+    # (scripts/tune_step_floor.py): 1.0 scored best on validation (+0.8 points over 0.5), but from the last full
+    # run's timings it would nearly double student training and push the run past 60 minutes; 0.5 gains 1.7 points
+    # over no share at about a quarter more training time.
     "fasttext": {"architecture": "fasttext", "proxy": "fasttext",
                  "network": {"n_buckets": 2 ** 18, "dim": 64, "dropout": 0.5},
                  "train": {"epochs": 10, "batch_size": 64, "learning_rate": 3e-3, "weight_decay": 0.0},
-                 "min_steps": 100},
+                 "min_steps": 100, "min_step_share": 0.5},
     "cnn": {"architecture": "cnn", "proxy": "cnn", "network": {"channels": [8, 16]},
             "train": {"epochs": 4, "batch_size": 128, "learning_rate": 3e-3, "weight_decay": 0.0},
-            "min_steps": 100},
+            "min_steps": 100, "min_step_share": 0.5},
 }
 DATASETS: dict[str, dict[str, Any]] = {
     "sst2": {"kind": "text", "files": ("stsa.binary.train.gz", "stsa.binary.test.gz"), "families": ("minilm_linear", "fasttext")},
@@ -298,6 +301,19 @@ def build_tasks(args: argparse.Namespace, datasets_wanted: list[str], families_w
     return tasks
 
 
+def subset_epochs(family: dict[str, Any], n_rows: int, n_full: int) -> int:
+    """Epochs for a student on ``n_rows`` of ``n_full`` rows: the family's epochs, raised until the subset gets
+    at least ``min_step_share`` of the optimisation steps of full-data training (and ``min_steps``).
+
+    A fixed epoch count gives a 10% subset a tenth of the updates; from-scratch models are then under-trained
+    rather than data-starved. The share was chosen on validation splits: ``scripts/tune_step_floor.py``.
+    """
+    batch, epochs = family["train"]["batch_size"], family["train"]["epochs"]
+    full_steps = epochs * math.ceil(n_full / batch)
+    floor = max(family["min_steps"], math.ceil(family.get("min_step_share", 0.0) * full_steps))
+    return max(epochs, math.ceil(floor / math.ceil(n_rows / batch)))
+
+
 def _train_eval(task: Task, idx: np.ndarray, *, seed: int, teacher_logits: np.ndarray | None = None,
                 alpha: float = 0.0) -> tuple[float, Any]:
     """Train a fresh student of the task's family on rows ``idx``; return (test accuracy, model)."""
@@ -308,8 +324,7 @@ def _train_eval(task: Task, idx: np.ndarray, *, seed: int, teacher_logits: np.nd
     in_dim = task.x_train.shape[1] if fam["architecture"] in ("linear", "mlp") else None
     model = build_model(fam["architecture"], n_classes=task.n_classes, in_dim=in_dim, seed=seed, **fam["network"])
     opts = dict(fam["train"])
-    steps = math.ceil(idx.size / opts["batch_size"])
-    opts["epochs"] = max(opts["epochs"], math.ceil(fam["min_steps"] / steps))
+    opts["epochs"] = subset_epochs(fam, idx.size, task.y_train.size)
     fit_classifier(model, task.x_train[idx], task.y_train[idx], seed=seed,
                    teacher_logits=None if teacher_logits is None else teacher_logits[idx],
                    alpha=alpha if teacher_logits is not None else 0.0, temperature=TEMPERATURE,
@@ -684,8 +699,9 @@ def _run(args: argparse.Namespace, embedder: Any, datasets_wanted: list[str], fa
         "Teacher = same family trained on all training rows with the same seed (self-distillation); it is also the "
         "'full data, no KD' reference. KD runs use alpha = datapruner.training.default_alpha(kept fraction) "
         f"(0.9 - 0.4 * keep) and T = {TEMPERATURE:g}.",
-        "Students train for the family's epochs, raised on small subsets to at least "
-        f"{FAMILIES['fasttext']['min_steps']} optimisation steps; options per family are in config.families.",
+        "Students train for the family's epochs, raised on small subsets to at least min_steps optimisation steps "
+        "and, for the from-scratch families, min_step_share of the steps of full-data training (chosen on "
+        "validation splits: eval/results/data/step_floor_tuning.json); options per family are in config.families.",
         "MNIST: the 10,000 images of the official test file, split once into train and test (the train images are "
         "not in the shared data); prototype/semdedup on MNIST use raw pixels.",
         "Scores are recomputed per seed; EL2N and forgetting use a proxy of the student's family.",

@@ -137,3 +137,12 @@ def test_issue_4_quick_run_on_fixtures_writes_consistent_results(tmp_path, monke
     monkeypatch.setattr(suite, "run_seed", lambda *a, **k: pytest.fail("a finished seed was trained again"))
     resumed = suite.run(args, embedder=HashEmbedder())
     assert resumed["runs"] == results["runs"]
+
+
+def test_subset_epochs_give_small_subsets_a_share_of_full_training_steps() -> None:
+    family = {"train": {"epochs": 10, "batch_size": 10}, "min_steps": 5, "min_step_share": 0.5}
+    assert suite.subset_epochs(family, 1000, 1000) == 10  # full data: the family's epochs
+    epochs = suite.subset_epochs(family, 100, 1000)  # 10% of the rows: 10 steps per epoch
+    assert epochs * 10 >= 0.5 * 10 * 100 and (epochs - 1) * 10 < 0.5 * 10 * 100
+    assert suite.subset_epochs({**family, "min_step_share": 0.0}, 100, 1000) == 10
+    assert suite.subset_epochs({**family, "min_step_share": 0.0, "min_steps": 200}, 100, 1000) == 20

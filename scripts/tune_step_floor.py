@@ -1,0 +1,72 @@
+"""Choose ``min_step_share`` of the data suite's families (how many optimisation steps a subset gets, as a share of
+full-data training) on validation data only.
+
+    PYTHONPATH=. python scripts/tune_step_floor.py --data-root ../shared/data --out eval/results/data/step_floor_tuning.json
+
+For every dataset x family of ``python -m eval data``, 10% of the *training* rows (fixed seed) are held out as
+validation; the test sets are never read. Random subsets (keep 0.1 and 0.3, two seeds) of the remaining rows
+train students without distillation under each candidate share; the JSON lists mean validation accuracy per share.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from datapruner.selection import select_indices
+from eval.suites import data as suite
+
+SHARES = (0.0, 0.25, 0.5, 1.0)
+KEEPS = (0.1, 0.3)
+SEEDS = (0, 1)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data-root", type=Path, default=Path("../shared/data"))
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--datasets", default=",".join(suite.DATASETS))
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    runs = []
+    for name in args.datasets.split(","):
+        families = [f for f in suite.DATASETS[name]["families"] if f != "minilm_linear"]
+        for task in suite.build_tasks(argparse.Namespace(data_root=args.data_root, quick=False), [name], families):
+            perm = np.random.default_rng(777).permutation(task.y_train.size)
+            val, train = perm[: perm.size // 10], perm[perm.size // 10:]
+            base = dataclasses.replace(task, x_train=task.x_train[train], y_train=task.y_train[train],
+                                       x_test=task.x_train[val], y_test=task.y_train[val])
+            for share in SHARES:
+                config = {**task.config, "min_step_share": share}
+                probe = dataclasses.replace(base, config=config)
+                for keep in KEEPS:
+                    for seed in SEEDS:
+                        idx = select_indices(np.random.default_rng(seed).random(train.size), keep=keep,
+                                             strategy="hard", seed=seed)
+                        started = time.perf_counter()
+                        acc, _ = suite._train_eval(probe, idx, seed=seed)
+                        runs.append({"dataset": name, "family": task.family, "share": share, "keep": keep,
+                                     "seed": seed, "epochs": suite.subset_epochs(config, idx.size, train.size),
+                                     "val_accuracy": acc, "seconds": round(time.perf_counter() - started, 2)})
+                        print(runs[-1], flush=True)
+    summary: dict[str, dict[str, float]] = {}
+    for r in runs:
+        key = f"{r['dataset']}/{r['family']}/keep {r['keep']}"
+        summary.setdefault(key, {}).setdefault(str(r["share"]), []).append(r["val_accuracy"])
+    summary = {k: {s: float(np.mean(v)) for s, v in d.items()} for k, d in summary.items()}
+    mean_by_share = {str(s): float(np.mean([d[str(s)] for d in summary.values()])) for s in SHARES}
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps({"command": "PYTHONPATH=. python scripts/tune_step_floor.py --data-root "
+                                               f"{args.data_root} --out {args.out}",
+                                    "shares": SHARES, "keeps": KEEPS, "seeds": SEEDS, "summary": summary,
+                                    "mean_val_accuracy_by_share": mean_by_share, "runs": runs}, indent=1))
+    print(json.dumps(summary, indent=1), "\nmean by share:", mean_by_share)
+
+
+if __name__ == "__main__":
+    main()
