@@ -125,3 +125,16 @@ def test_budget_selection_prefers_high_scores_and_fits() -> None:
 def test_normalize_answer() -> None:
     assert normalize_answer("The  Eiffel-Tower!") == "eiffeltower"
     assert normalize_answer("an Apple a day") == "apple day"
+
+
+def test_latency_questions_are_those_nearest_the_goal_passage_length() -> None:
+    from types import SimpleNamespace
+
+    from eval.suites.context import LATENCY_WORDS, _latency_questions
+
+    def prep(words: int) -> SimpleNamespace:
+        return SimpleNamespace(example=SimpleNamespace(passages=[" ".join(["w"] * words)] * 5))
+
+    preps = [prep(60), prep(LATENCY_WORDS + 10), prep(300), prep(LATENCY_WORDS - 5), prep(LATENCY_WORDS)]
+    assert _latency_questions(preps, 2) == [3, 4]
+    assert _latency_questions(preps, 3) == [1, 3, 4]
