@@ -246,8 +246,8 @@ class ContextPruner:
             precision = "float32"
         if precision == "int8":
             module = torch.ao.quantization.quantize_dynamic(module, {torch.nn.Linear}, dtype=torch.qint8)
-        elif precision == "bfloat16":
-            module = (copy.deepcopy(module) if copy_first else module).to(torch.bfloat16)
+        elif param is not None and param.dtype != getattr(torch, precision):  # float32 or bfloat16
+            module = (copy.deepcopy(module) if copy_first else module).to(getattr(torch, precision))
         self.active_precision = precision
         return module
 
@@ -626,4 +626,4 @@ class ContextPruner:
     def __repr__(self) -> str:
         return (f"ContextPruner(model={self.model if not isinstance(self.model, tuple) else '<loaded>'!r}, "
                 f"threshold={self.threshold!r}, always_keep_first={self.always_keep_first!r}, "
-                f"batch_size={self.batch_size!r})")
+                f"batch_size={self.batch_size!r}, precision={self.precision!r})")
