@@ -145,7 +145,7 @@ class ContextPruner:
         batch_size: Windows per forward pass.
         device: Torch device string; ``None`` picks CUDA when available, else CPU.
         precision: One of :data:`PRECISIONS`. ``"auto"`` (default) runs in bfloat16 where the device has
-            native bfloat16 arithmetic (about 1.7x faster than float32 on such a CPU, same kept sentences in
+            native bfloat16 arithmetic (about 1.6x less CPU time than float32 on such a CPU, same kept sentences in
             ``python -m eval context``), else in float32; ``"int8"`` applies dynamic int8 quantisation to the
             ``Linear`` layers (CPU only; faster still but changes some decisions). A loaded model passed as
             ``model`` is copied, never converted in place.
