@@ -45,8 +45,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     parser.add_argument("--batch-size", type=int, default=32, help="windows per forward pass (default: 32)")
     parser.add_argument("--always-keep-first", action="store_true",
                         help="always keep the first sentence of each context")
-    parser.add_argument("--precision", choices=("auto", "float32", "bfloat16", "int8"), default="auto",
-                        help="inference precision; auto = bfloat16 where the device has it natively (default: auto)")
+    parser.add_argument("--precision", default="auto",
+                        help="auto, float32, bfloat16 or int8; auto = bfloat16 where the device has it natively (default: auto)")
     parser.add_argument("--device", default=None, help="torch device (default: cuda if available, else cpu)")
     parser.set_defaults(func=run)
     return parser

@@ -39,8 +39,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     parser.add_argument("--threshold", type=float, default=None,
                         help="default keep threshold in [0, 1] when a request sets none (default: the model's)")
     parser.add_argument("--batch-size", type=int, default=32, help="windows per forward pass (default: 32)")
-    parser.add_argument("--precision", choices=("auto", "float32", "bfloat16", "int8"), default="auto",
-                        help="inference precision; auto = bfloat16 where the device has it natively (default: auto)")
+    parser.add_argument("--precision", default="auto",
+                        help="auto, float32, bfloat16 or int8; auto = bfloat16 where the device has it natively (default: auto)")
     parser.add_argument("--device", default=None, help="torch device (default: cuda if available, else cpu)")
     parser.add_argument("--num-threads", type=int, default=None,
                         help="torch CPU threads for the model (default: torch's choice; 1 is best on a busy machine)")

@@ -101,6 +101,7 @@ def test_existing_output_untouched_on_error(tmp_path: Path, tiny_checkpoint: Pat
     (["--max-tokens", "0"], "max-tokens=0 is not valid"),
     (["--batch-size", "0"], "batch_size=0 is not valid"),
     (["--model", "/no/such/checkpoint"], "not a pruner checkpoint"),
+    (["--precision", "fp8"], "precision='fp8' is not valid"),
 ])
 def test_bad_options(tmp_path: Path, flags: list[str], message: str, capsys: pytest.CaptureFixture[str]) -> None:
     src = _write(tmp_path / "in.jsonl", RECORDS[:1])
@@ -108,6 +109,16 @@ def test_bad_options(tmp_path: Path, flags: list[str], message: str, capsys: pyt
     err = capsys.readouterr().err
     assert code == 2 and message in err and err.count("\n") == 1
     assert not (tmp_path / "o.jsonl").exists()
+
+
+@pytest.mark.parametrize("precision", ["float32", "bfloat16", "int8"])
+def test_precision_flag_gives_the_same_shape(tmp_path: Path, tiny_checkpoint: Path, precision: str) -> None:
+    src = _write(tmp_path / "in.jsonl", RECORDS[:1])
+    out = tmp_path / "out.jsonl"
+    assert main(["prune", "--in", str(src), "--out", str(out), "--threshold", "0", "--model", str(tiny_checkpoint),
+                 "--precision", precision]) == 0
+    row = json.loads(out.read_text(encoding="utf-8"))
+    assert row["pruned"] == RECORDS[0]["contexts"] and len(row["rerank"]) == 2
 
 
 def test_missing_input_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
