@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from datapruner._atomic import write_json
 from datapruner.selection import select_indices
 from eval.suites import data as suite
 
@@ -54,17 +55,16 @@ def main() -> None:
                                      "seed": seed, "epochs": suite.subset_epochs(config, idx.size, train.size),
                                      "val_accuracy": acc, "seconds": round(time.perf_counter() - started, 2)})
                         print(runs[-1], flush=True)
-    summary: dict[str, dict[str, float]] = {}
+    accuracies: dict[str, dict[str, list[float]]] = {}
     for r in runs:
         key = f"{r['dataset']}/{r['family']}/keep {r['keep']}"
-        summary.setdefault(key, {}).setdefault(str(r["share"]), []).append(r["val_accuracy"])
-    summary = {k: {s: float(np.mean(v)) for s, v in d.items()} for k, d in summary.items()}
+        accuracies.setdefault(key, {}).setdefault(str(r["share"]), []).append(r["val_accuracy"])
+    summary = {k: {s: float(np.mean(v)) for s, v in d.items()} for k, d in accuracies.items()}
     mean_by_share = {str(s): float(np.mean([d[str(s)] for d in summary.values()])) for s in SHARES}
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({"command": "PYTHONPATH=. python scripts/tune_step_floor.py --data-root "
-                                               f"{args.data_root} --out {args.out}",
-                                    "shares": SHARES, "keeps": KEEPS, "seeds": SEEDS, "summary": summary,
-                                    "mean_val_accuracy_by_share": mean_by_share, "runs": runs}, indent=1))
+    write_json(args.out, {"command": "PYTHONPATH=. python scripts/tune_step_floor.py --data-root "
+                                     f"{args.data_root} --out {args.out}",
+                          "shares": SHARES, "keeps": KEEPS, "seeds": SEEDS, "summary": summary,
+                          "mean_val_accuracy_by_share": mean_by_share, "runs": runs}, indent=1)
     print(json.dumps(summary, indent=1), "\nmean by share:", mean_by_share)
 
 

@@ -12,7 +12,6 @@ import argparse
 import logging
 import os
 import time
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -118,21 +117,22 @@ def _compare_precisions(args: argparse.Namespace, preps: dict, ours: dict, thres
         if precision == default_precision:
             continue
         other = ContextPruner(args.model, batch_size=args.batch_size, precision=precision)
+        other._load()
+        if other.active_precision != precision:  # e.g. int8 on a GPU falls back to float32
+            continue
         selections[precision], reranks[precision] = {}, {}
         for name, ps in preps.items():
             scores, reranks[precision][name], _ = _score_ours(other, ps)
             selections[precision][name] = [select_threshold(s, threshold) for s in scores]
-        if other.active_precision != precision:  # e.g. int8 on a GPU falls back to float32
-            del selections[precision], reranks[precision]
-            continue
         latency[precision] = _latency(other, lat_preps)
     if "float32" not in selections:
         return {}
+    reference = {name: evaluate(ps, selections["float32"][name]) for name, ps in preps.items()}
     rows, summary, verdicts = [], {}, []
     for precision in selections:
         for name, ps in preps.items():
             key = GOALS[name][0]
-            m, ref = evaluate(ps, selections[precision][name]), evaluate(ps, selections["float32"][name])
+            m, ref = evaluate(ps, selections[precision][name]), reference[name]
             agree = np.mean([a == b for s1, s2 in zip(selections[precision][name], selections["float32"][name])
                              for a, b in zip(s1, s2)])
             rows.append({"precision": precision, "dataset": name, "metric": key, "value": m[key],
@@ -171,7 +171,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     """Run the suite; return the results dict (tables, plots, verdicts, metrics)."""
     from datapruner._threads import torch_threads
 
-    with torch_threads(None):  # _run sets --torch-threads once it is validated; the caller's count comes back
+    if args.torch_threads < 1:
+        raise EvalError(f"--torch-threads={args.torch_threads} is not valid: use a positive integer.")
+    with torch_threads(args.torch_threads):  # the caller's count comes back afterwards
         return _run(args)
 
 
@@ -186,10 +188,6 @@ def _run(args: argparse.Namespace) -> dict[str, Any]:
     if args.limit is not None and args.limit < 5:
         raise EvalError(f"--limit={args.limit} is not valid: use at least 5.")
     quick = bool(args.quick)
-    if args.torch_threads < 1:
-        raise EvalError(f"--torch-threads={args.torch_threads} is not valid: use a positive integer.")
-    default_threads = torch.get_num_threads()
-    torch.set_num_threads(args.torch_threads)
 
     def limit(name: str) -> int | None:
         full, small = LIMITS[name]
@@ -392,7 +390,6 @@ def _run(args: argparse.Namespace) -> dict[str, Any]:
             f"{lat['cpu_p50_ms']:.0f} ms; {lat['mean_words_per_passage']:.0f} words per passage, "
             f"{latency['torch_threads']} torch thread(s).")
 
-    torch.set_num_threads(default_threads)
     metrics["latency"] = latency
     metrics["default_precision"] = default_precision
     metrics["precisions"] = precisions

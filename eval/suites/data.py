@@ -663,7 +663,7 @@ def _run(args: argparse.Namespace, embedder: Any, datasets_wanted: list[str], fa
         groups = ([n for n in datasets_wanted if DATASETS[n]["kind"] == "image"],
                   [n for n in datasets_wanted if DATASETS[n]["kind"] != "image"])
         for group in groups:
-            todo: list[tuple[Task, int, Path | None]] = []
+            todo: list[tuple[str, Task, int, Path | None]] = []
             for task in build_tasks(args, group, families_wanted, embedder=embedder):
                 key = f"{task.dataset}/{task.family}"
                 tasks[key], parts[key] = task, []
@@ -674,10 +674,9 @@ def _run(args: argparse.Namespace, embedder: Any, datasets_wanted: list[str], fa
                         logger.info("%s seed %d: reusing finished results from %s", key, seed, part_file)
                         finish(key, None, json.loads(part_file.read_text(encoding="utf-8")))
                     else:
-                        todo.append((task, seed, part_file))
-            todo.sort(key=lambda unit: -_expected_steps(unit[0]))  # longest first: the pool never ends on one
-            for task, seed, part_file in todo:
-                key = f"{task.dataset}/{task.family}"
+                        todo.append((key, task, seed, part_file))
+            todo.sort(key=lambda unit: -_expected_steps(unit[1]))  # longest first: the pool never ends on one
+            for key, task, seed, part_file in todo:
                 if pool is None:
                     finish(key, part_file, run_seed(task, seed, **options))
                 else:

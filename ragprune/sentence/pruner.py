@@ -213,8 +213,6 @@ class ContextPruner:
     def _load(self) -> tuple[Any, Any, Any]:
         if self._loaded is not None:
             return self._loaded
-        import torch
-
         if isinstance(self.model, tuple):
             module, tokenizer, config = self.model
         else:
