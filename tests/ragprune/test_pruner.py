@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from ragprune import ContextPruner, PruneResult, RagpruneError
 from ragprune.sentence.model import DEFAULT_CHECKPOINT, build_tiny_pruner_model
-from ragprune.sentence.pruner import _window_starts
+from ragprune.sentence.pruner import _length_batches, _windows
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 NEEDLE = "zebra"
@@ -143,26 +143,47 @@ def test_max_tokens_keeps_the_highest_scoring_sentences(id_pruner: ContextPruner
 
 
 @settings(max_examples=200, deadline=None)
-@given(n=st.integers(0, 3000), size=st.integers(2, 300), overlap=st.integers(0, 299))
+@given(n=st.integers(1, 3000), size=st.integers(2, 300), overlap=st.integers(0, 299))
 def test_windows_cover_every_token(n: int, size: int, overlap: int) -> None:
     overlap = min(overlap, size - 1)
-    starts = _window_starts(n, size, overlap)
+    windows = _windows(n, size, overlap)
     covered = set()
-    for s in starts:
-        covered.update(range(s, min(s + size, n)))
+    for start, end in windows:
+        covered.update(range(start, end))
     assert covered == set(range(n))
-    assert all(0 <= s and (s + size <= n or s == 0) for s in starts)
-    assert all(b - a <= size - overlap for a, b in zip(starts, starts[1:]))  # consecutive windows overlap
+    assert all(0 <= start < end <= n and end - start <= size for start, end in windows)
+    assert len({end - start for start, end in windows}) == 1  # balanced: one window length
+    assert all(a_end - b_start >= overlap for (_, a_end), (b_start, _) in zip(windows, windows[1:]))
+    fewest = 1 if n <= size else -(-(n - overlap) // (size - overlap))
+    assert len(windows) == fewest
 
 
 def test_window_coverage_check_rejects_a_tail_dropping_twin() -> None:
-    def bad_starts(n: int, size: int, overlap: int) -> list[int]:  # forgets the last, end-aligned window
-        return list(range(0, max(1, n - size), size - overlap))
+    def bad_windows(n: int, size: int, overlap: int) -> list[tuple[int, int]]:  # forgets the end-aligned window
+        return [(s, s + size) for s in range(0, max(1, n - size), size - overlap)]
 
     covered = set()
-    for s in bad_starts(1000, 100, 25):
-        covered.update(range(s, min(s + 100, 1000)))
+    for start, end in bad_windows(1000, 100, 25):
+        covered.update(range(start, min(end, 1000)))
     assert covered != set(range(1000))
+
+
+def test_a_context_just_over_the_window_gets_two_short_windows() -> None:
+    assert _windows(316, 240, 60) == [(0, 188), (128, 316)]
+
+
+@settings(max_examples=100, deadline=None)
+@given(lengths=st.lists(st.integers(1, 512), max_size=80), batch_size=st.integers(1, 40))
+def test_length_batches_partition_the_windows(lengths: list[int], batch_size: int) -> None:
+    batches = _length_batches(lengths, batch_size)
+    assert sorted(i for b in batches for i in b) == list(range(len(lengths)))
+    assert all(1 <= len(b) <= batch_size for b in batches)
+
+
+def test_length_batches_split_off_short_windows_only_when_padding_costs_more() -> None:
+    assert _length_batches([250, 10, 12, 11, 10, 13], 32) == [[1, 4, 3, 2, 5], [0]]
+    assert _length_batches([200, 210, 205], 32) == [[0, 2, 1]]
+    assert sorted(map(len, _length_batches([5] * 5, 2))) == [1, 2, 2]  # the fewest passes of at most 2
 
 
 def test_long_context_is_windowed_without_dropping_tokens(id_pruner: ContextPruner) -> None:
