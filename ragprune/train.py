@@ -249,6 +249,7 @@ def build_data(data_root: Path, tokenizer: Any, args: argparse.Namespace) -> dic
     random.Random(f"nq-split-{args.seed}").shuffle(nq_order)
     nq_val_idx = sorted(nq_order[: args.nq_validation])
     nq_train_idx = nq_order[args.nq_validation:]
+    hard = _nq_hard_negatives(nq, nq_train_idx[: args.nq_train], nq_train_idx, args.nq_hard_negatives)
     for i in nq_train_idx[: args.nq_train]:
         rec = nq[i]
         ctx = rec["ctxs"][0]["text"]
@@ -260,6 +261,9 @@ def build_data(data_root: Path, tokenizer: Any, args: argparse.Namespace) -> dic
             octx = other["ctxs"][0]["text"]
             if not any(_find_all(octx, a) for a in rec["answers"]):
                 add(_windowed_examples(win, rec["question"], octx, [], "nq_negative", negative_first_window_only=True))
+        for j in hard.get(i, []):
+            add(_windowed_examples(win, rec["question"], nq[j]["ctxs"][0]["text"], [], "nq_hard_negative",
+                                   negative_first_window_only=True))
 
     # HotpotQA train sample — seeded hold-out; the dev file is never read.
     hp = _open_json(data_root / HOTPOT_TRAIN)
@@ -335,6 +339,31 @@ def build_data(data_root: Path, tokenizer: Any, args: argparse.Namespace) -> dic
     return {"train": train, "counts": counts, "split": split,
             "validation": {"squad": squad_items, "nq": nq_items, "squad_v2_unanswerable": unans_items,
                            "hotpot": hotpot_items}}
+
+
+def _nq_hard_negatives(nq: Sequence[dict], questions: Sequence[int], pool: Sequence[int], k: int) -> dict[int, list[int]]:
+    """For each NQ record in ``questions``, the ``k`` passages of ``pool`` (other records) most similar to its
+    question by TF-IDF cosine that hold none of its answers: lexically close, wrong passages, the distractors a
+    retriever returns. Random negatives alone left the reranker trusting any passage that looks like an answer."""
+    if k <= 0 or not questions:
+        return {}
+    import numpy as np
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    texts = [nq[j]["ctxs"][0]["text"] for j in pool]
+    vectorizer = TfidfVectorizer(stop_words="english", sublinear_tf=True).fit(texts)
+    similarity = (vectorizer.transform([nq[i]["question"] for i in questions]) @ vectorizer.transform(texts).T).toarray()
+    picked: dict[int, list[int]] = {}
+    for row, i in enumerate(questions):
+        chosen: list[int] = []
+        for col in np.argsort(-similarity[row], kind="stable"):
+            j = pool[int(col)]
+            if j != i and not any(_find_all(nq[j]["ctxs"][0]["text"], a) for a in nq[i]["answers"]):
+                chosen.append(j)
+                if len(chosen) == k:
+                    break
+        picked[i] = chosen
+    return picked
 
 
 def _hotpot_paragraphs(rec: dict) -> list[tuple[str, str, list[tuple[int, int]]]]:
@@ -606,7 +635,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--squad-unanswerable", type=int, default=800)
     p.add_argument("--nq-validation", type=int, default=400)
     p.add_argument("--nq-train", type=int, default=1600)
-    p.add_argument("--nq-negatives", type=float, default=0.3)
+    p.add_argument("--nq-negatives", type=float, default=0.3, help="chance per NQ question of a random other passage "
+                   "as a negative")
+    p.add_argument("--nq-hard-negatives", type=int, default=0,
+                   help="per NQ question, this many other passages most similar to it (TF-IDF) as negatives")
     p.add_argument("--hotpot-validation", type=int, default=20)
     p.add_argument("--hotpot-negatives", type=int, default=2)
     p.add_argument("--max-train-examples", type=int, default=None, help="cap on windows used for training")
@@ -635,6 +667,8 @@ def _validate_args(args: argparse.Namespace) -> None:
         ("max_train_minutes", args.max_train_minutes, args.max_train_minutes > 0, "a positive number"),
         ("nq_validation", args.nq_validation, args.nq_validation >= 5, "an int >= 5"),
         ("freeze_layers", args.freeze_layers, args.freeze_layers >= 0, "an int >= 0"),
+        ("nq_hard_negatives", args.nq_hard_negatives, args.nq_hard_negatives >= 0, "an int >= 0"),
+        ("hotpot_negatives", args.hotpot_negatives, args.hotpot_negatives >= 0, "an int >= 0"),
     ]
     for name, value, ok, what in checks:
         if not ok:

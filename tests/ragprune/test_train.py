@@ -145,3 +145,30 @@ def test_verify_recomputes_stored_metrics(tiny_run: tuple[int, Path], tmp_path: 
     config["validation_metrics"]["squad"]["tokens_removed"] += 0.01
     (copy / "config.json").write_text(json.dumps(config))
     assert main(["--verify", "--output-dir", str(copy), "--data-root", str(FIXTURE), "--num-threads", "1"]) == 1
+
+
+def test_nq_hard_negatives_are_the_closest_passages_without_the_answer() -> None:
+    from ragprune.train import _nq_hard_negatives
+
+    def record(question: str, passage: str, answers: list[str]) -> dict:
+        return {"question": question, "answers": answers, "ctxs": [{"text": passage}]}
+
+    nq = [record("who painted the mona lisa", "Leonardo da Vinci painted it in Florence.", ["Leonardo da Vinci"]),
+          record("where is the mona lisa kept", "The Mona Lisa hangs in the Louvre, painted by Leonardo da Vinci.",
+                 ["the Louvre"]),
+          record("when was the mona lisa stolen", "The Mona Lisa portrait was stolen from a museum in 1911.",
+                 ["1911"]),
+          record("who won the 1998 world cup", "France won the football tournament at home.", ["France"])]
+    hard = _nq_hard_negatives(nq, [0], [0, 1, 2, 3], 1)
+    assert hard == {0: [2]}  # record 1 is closer but holds the answer; record 0 is the question's own passage
+    assert _nq_hard_negatives(nq, [0], [0, 1, 2, 3], 0) == {}
+
+
+def test_hard_negatives_join_the_training_data() -> None:
+    from ragprune.sentence.model import build_tiny_pruner_model
+
+    _, tokenizer = build_tiny_pruner_model()
+    args = build_parser().parse_args(TINY + ["--output-dir", "unused", "--nq-hard-negatives", "2"])
+    data = build_data(FIXTURE, tokenizer, args)
+    assert data["counts"].get("nq_hard_negative", 0) >= 30
+    assert all(not ex["positive_ranges"] for ex in data["train"] if ex["source"] == "nq_hard_negative")
