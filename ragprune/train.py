@@ -112,6 +112,11 @@ def _find_all(haystack: str, needle: str) -> list[tuple[int, int]]:
         start = i + 1
 
 
+def _holds_answer(text: str, answers: Sequence[str]) -> bool:
+    """Whether any answer occurs in ``text`` (case-insensitive): such a passage must never be a negative."""
+    return any(_find_all(text, a) for a in answers)
+
+
 class _Windower:
     """Cut a context into sentence-aligned windows that fit the model next to a question."""
 
@@ -259,7 +264,7 @@ def build_data(data_root: Path, tokenizer: Any, args: argparse.Namespace) -> dic
         if rng.random() < args.nq_negatives:
             other = nq[rng.choice(nq_train_idx)]
             octx = other["ctxs"][0]["text"]
-            if not any(_find_all(octx, a) for a in rec["answers"]):
+            if not _holds_answer(octx, rec["answers"]):
                 add(_windowed_examples(win, rec["question"], octx, [], "nq_negative", negative_first_window_only=True))
         for j in hard.get(i, []):
             add(_windowed_examples(win, rec["question"], nq[j]["ctxs"][0]["text"], [], "nq_hard_negative",
@@ -358,7 +363,7 @@ def _nq_hard_negatives(nq: Sequence[dict], questions: Sequence[int], pool: Seque
         chosen: list[int] = []
         for col in np.argsort(-similarity[row], kind="stable"):
             j = pool[int(col)]
-            if j != i and not any(_find_all(nq[j]["ctxs"][0]["text"], a) for a in nq[i]["answers"]):
+            if j != i and not _holds_answer(nq[j]["ctxs"][0]["text"], nq[i]["answers"]):
                 chosen.append(j)
                 if len(chosen) == k:
                     break

@@ -38,7 +38,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
                         help="checkpoint folder (default: the checkpoint shipped with ragprune)")
     parser.add_argument("--threshold", type=float, default=None,
                         help="default keep threshold in [0, 1] when a request sets none (default: the model's)")
-    parser.add_argument("--batch-size", type=int, default=32, help="windows per forward pass (default: 32)")
+    parser.add_argument("--batch-size", type=int, default=32,
+                        help="at most this many windows per forward pass, grouped by length (default: 32)")
     parser.add_argument("--precision", default="auto",
                         help="auto, float32, bfloat16 or int8; auto = bfloat16 where the device has it natively (default: auto)")
     parser.add_argument("--device", default=None, help="torch device (default: cuda if available, else cpu)")
