@@ -201,7 +201,8 @@ def build_data(data_root: Path, tokenizer: Any, args: argparse.Namespace) -> dic
     v2 = _open_json(data_root / SQUAD_V2)["data"]
     titles = [a["title"] for a in v1]
     n_val_articles = max(1, round(len(set(titles)) * args.squad_validation_fraction))
-    train_titles, val_titles = split_squad_articles(titles, n_validation=n_val_articles, seed=args.seed)
+    split_seed = args.seed if args.split_seed is None else args.split_seed
+    train_titles, val_titles = split_squad_articles(titles, n_validation=n_val_articles, seed=split_seed)
     train_set, val_set = set(train_titles), set(val_titles)
     unknown_v2 = sorted({a["title"] for a in v2} - set(titles))
     if unknown_v2:  # never happens with the official files; keep the split total anyway
@@ -251,7 +252,7 @@ def build_data(data_root: Path, tokenizer: Any, args: argparse.Namespace) -> dic
     # NQ oracle — seeded hold-out.
     nq = _open_jsonl(data_root / NQ_ORACLE)
     nq_order = list(range(len(nq)))
-    random.Random(f"nq-split-{args.seed}").shuffle(nq_order)
+    random.Random(f"nq-split-{split_seed}").shuffle(nq_order)
     nq_val_idx = sorted(nq_order[: args.nq_validation])
     nq_train_idx = nq_order[args.nq_validation:]
     hard = _nq_hard_negatives(nq, nq_train_idx[: args.nq_train], nq_train_idx, args.nq_hard_negatives)
@@ -261,9 +262,9 @@ def build_data(data_root: Path, tokenizer: Any, args: argparse.Namespace) -> dic
         ranges = [r for a in rec["answers"] for r in _find_all(ctx, a)]
         if ranges:
             add(_windowed_examples(win, rec["question"], ctx, ranges, "nq_positive"))
-        if rng.random() < args.nq_negatives:
-            other = nq[rng.choice(nq_train_idx)]
-            octx = other["ctxs"][0]["text"]
+        n_random = int(args.nq_negatives) + (rng.random() < args.nq_negatives % 1)
+        for _ in range(n_random):
+            octx = nq[rng.choice(nq_train_idx)]["ctxs"][0]["text"]
             if not _holds_answer(octx, rec["answers"]):
                 add(_windowed_examples(win, rec["question"], octx, [], "nq_negative", negative_first_window_only=True))
         for j in hard.get(i, []):
@@ -273,7 +274,7 @@ def build_data(data_root: Path, tokenizer: Any, args: argparse.Namespace) -> dic
     # HotpotQA train sample — seeded hold-out; the dev file is never read.
     hp = _open_json(data_root / HOTPOT_TRAIN)
     hp_order = list(range(len(hp)))
-    random.Random(f"hotpot-split-{args.seed}").shuffle(hp_order)
+    random.Random(f"hotpot-split-{split_seed}").shuffle(hp_order)
     hp_val_idx = sorted(hp_order[: args.hotpot_validation])
     for i in hp_order[args.hotpot_validation:]:
         rec = hp[i]
@@ -287,7 +288,7 @@ def build_data(data_root: Path, tokenizer: Any, args: argparse.Namespace) -> dic
                                    negative_first_window_only=True))
 
     # Validation sets.
-    vrng = random.Random(f"validation-{args.seed}")
+    vrng = random.Random(f"validation-{split_seed}")
     val_paras = {t: by_article[t] for t in sorted(val_set) if t in by_article}
     squad_val = []
     for art in v1:
@@ -486,8 +487,9 @@ def score_passages(model: Any, tokenizer: Any, pairs: Sequence[tuple[str, str]],
             chunk = jobs[b:b + batch_size]
             enc = tokenizer([j[1] for j in chunk], [j[2] for j in chunk], truncation="only_second",
                             max_length=max_length, padding=True, return_offsets_mapping=True, return_tensors="pt")
-            tl, rl = model(enc["input_ids"], enc["attention_mask"], enc["token_type_ids"])
-            probs = torch.sigmoid(tl.float())
+            device = next(model.parameters()).device
+            tl, rl = model(enc["input_ids"].to(device), enc["attention_mask"].to(device), enc["token_type_ids"].to(device))
+            probs = torch.sigmoid(tl.float()).cpu()
             rr = torch.sigmoid(rl.float()).tolist()
             for i, (pi, _, _, rel_spans, w) in enumerate(chunk):
                 cmask = torch.tensor([s == 1 for s in enc.sequence_ids(i)])
@@ -610,6 +612,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data-root", type=Path, default=Path("../shared/data"), help="the shared data folder")
     p.add_argument("--output-dir", type=Path, required=True, help="checkpoint folder to write")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--split-seed", type=int, default=None,
+                   help="seed of the train/validation split (default: --seed); fix it to compare training seeds")
     p.add_argument("--max-length", type=int, default=256, help="window length in tokens (question + context)")
     p.add_argument("--learning-rate", type=float, default=5e-5)
     p.add_argument("--head-learning-rate", type=float, default=1e-3)
@@ -629,6 +633,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resume-dir", type=Path, default=None,
                    help="resume state folder (default: a folder in the temp dir derived from --output-dir)")
     p.add_argument("--num-threads", type=int, default=2, help="torch.set_num_threads")
+    p.add_argument("--device", default="cpu", help="torch device to train and validate on, e.g. cuda (default cpu)")
     p.add_argument("--tiny", action="store_true", help="random-init tiny BERT (tests only)")
     p.add_argument("--base-model", default=None, help="base encoder (default: the embedded all-MiniLM-L6-v2)")
     # data sizes
@@ -640,8 +645,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--squad-unanswerable", type=int, default=800)
     p.add_argument("--nq-validation", type=int, default=400)
     p.add_argument("--nq-train", type=int, default=1600)
-    p.add_argument("--nq-negatives", type=float, default=0.3, help="chance per NQ question of a random other passage "
-                   "as a negative")
+    p.add_argument("--nq-negatives", type=float, default=0.3, help="random other passages per NQ question as negatives "
+                   "(expected count: 0.3 = one for 30%% of questions, 2.5 = two, plus a third for half)")
     p.add_argument("--nq-hard-negatives", type=int, default=0,
                    help="per NQ question, this many other passages most similar to it (TF-IDF) as negatives")
     p.add_argument("--hotpot-validation", type=int, default=20)
@@ -674,6 +679,7 @@ def _validate_args(args: argparse.Namespace) -> None:
         ("freeze_layers", args.freeze_layers, args.freeze_layers >= 0, "an int >= 0"),
         ("nq_hard_negatives", args.nq_hard_negatives, args.nq_hard_negatives >= 0, "an int >= 0"),
         ("hotpot_negatives", args.hotpot_negatives, args.hotpot_negatives >= 0, "an int >= 0"),
+        ("nq_negatives", args.nq_negatives, 0 <= args.nq_negatives <= 10, "a number in [0, 10]"),
     ]
     for name, value, ok, what in checks:
         if not ok:
@@ -685,7 +691,7 @@ def _validate_args(args: argparse.Namespace) -> None:
 def _fingerprint(args: argparse.Namespace) -> str:
     keep = {k: str(v) for k, v in sorted(vars(args).items())
             if k not in ("output_dir", "resume_dir", "debug", "argv", "verify", "max_train_minutes", "save_steps", "logging_steps",
-                         "num_threads", "eval_batch_size")}
+                         "num_threads", "eval_batch_size", "device")}
     return hashlib.sha1(json.dumps(keep, sort_keys=True).encode()).hexdigest()[:12]
 
 
@@ -703,6 +709,12 @@ def train(args: argparse.Namespace) -> dict:
 
     _validate_args(args)
     torch.set_num_threads(args.num_threads)
+    try:
+        device = torch.device(args.device)
+    except RuntimeError as err:
+        raise RagpruneError(f"--device={args.device!r} is not a torch device: use cpu or cuda.") from err
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise RagpruneError(f"--device={args.device!r} but no CUDA GPU is visible here: use --device cpu.")
     started = time.time()
     random.seed(args.seed)
     torch.manual_seed(args.seed)
@@ -713,6 +725,7 @@ def train(args: argparse.Namespace) -> dict:
         model, tokenizer = build_pruner_model(args.base_model, seed=args.seed)
         base_model = args.base_model or DEFAULT_BASE_MODEL
     model.token_gate = bool(args.token_gate)
+    model.to(device)
     data = build_data(args.data_root, tokenizer, args)
     train_examples = data["train"]
     if args.max_train_examples is not None and len(train_examples) > args.max_train_examples:
@@ -758,7 +771,7 @@ def train(args: argparse.Namespace) -> dict:
     state_file = resume_dir / "state.pt"
     step, loss_curve, elapsed_before, resumed_from = 0, [], 0.0, None
     if state_file.exists():
-        state = torch.load(state_file, weights_only=False)
+        state = torch.load(state_file, weights_only=False, map_location=device)
         if state.get("fingerprint") == fp:
             model.load_state_dict(state["model"], strict=False)
             optimizer.load_state_dict(state["optimizer"])
@@ -779,7 +792,7 @@ def train(args: argparse.Namespace) -> dict:
         epoch, idx = divmod(step, batches_per_epoch)
         if epoch not in epoch_batches:
             epoch_batches = {epoch: make_batches(len(encoded), lengths, args.per_device_train_batch_size, args.seed, epoch)}
-        batch = collate([encoded[i] for i in epoch_batches[epoch][idx]], pad_id)
+        batch = {k: v.to(device) for k, v in collate([encoded[i] for i in epoch_batches[epoch][idx]], pad_id).items()}
         loss, tok_l, rr_l = compute_loss(model, batch, args.rerank_weight)
         loss.backward()
         torch.nn.utils.clip_grad_norm_([x for x in model.parameters() if x.requires_grad], 1.0)
@@ -800,7 +813,7 @@ def train(args: argparse.Namespace) -> dict:
                         step, total_steps, avg[0], avg[1], avg[2], rate, rate * (total_steps - step) / 60)
         if step % args.save_steps == 0 and step < total_steps:
             resume_dir.mkdir(parents=True, exist_ok=True)
-            trainable = {k: v for k, v in model.state_dict().items() if not k.endswith("word_embeddings.weight")}
+            trainable = {k: v.cpu() for k, v in model.state_dict().items() if not k.endswith("word_embeddings.weight")}
             torch.save({"fingerprint": fp, "model": trainable, "optimizer": optimizer.state_dict(),
                         "scheduler": scheduler.state_dict(), "step": step, "loss_curve": loss_curve,
                         "elapsed": elapsed}, state_file.with_suffix(".tmp"))
@@ -833,10 +846,10 @@ def train(args: argparse.Namespace) -> dict:
         "sentence_rule": "a sentence is kept when the mean keep-probability of its tokens >= threshold",
         **data["split"],
     }
-    model.eval()
+    model.eval().cpu()
     save_pruner_model(model, tokenizer, args.output_dir, config=config, base_model=base_model,
                       exclude_word_embeddings=base_model is not None, dtype="float16" if base_model else "float32")
-    loaded, ltok, _ = load_pruner_model(args.output_dir)
+    loaded, ltok, _ = load_pruner_model(args.output_dir, device=device)
     v0 = time.time()
     metrics = validate(loaded, ltok, data["validation"], max_length=args.max_length,
                        target_recall=args.target_recall, batch_size=args.eval_batch_size)

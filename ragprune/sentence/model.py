@@ -171,7 +171,8 @@ def build_pruner_model(
 
     path = resolve_base_model(base_model)
     try:
-        encoder = AutoModel.from_pretrained(path, add_pooling_layer=False)
+        # float32 whatever the stored dtype: the heads and the optimiser work in float32.
+        encoder = AutoModel.from_pretrained(path, add_pooling_layer=False, dtype=torch.float32)
     except (OSError, ValueError) as err:
         raise RagpruneError(f"base_model={base_model!r} could not be loaded: {err}".replace("\n", " ")) from err
     if seed is not None:

@@ -131,20 +131,24 @@ def _windows(n_tokens: int, size: int, overlap: int) -> list[tuple[int, int]]:
     return [(start, start + length) for start in starts]
 
 
-#: Cost of one forward pass in padded-token equivalents (about 5 ms of a 6-layer MiniLM on a CPU core pair,
-#: where one token costs about 0.1 ms): a length group is split off only when its padding costs more.
-FORWARD_OVERHEAD_TOKENS = 48
+#: Cost of one forward pass in padded-token equivalents, per device type: a length group is split off only when
+#: its padding costs more than a pass. Fitted as ``time = pass + tokens * per_token`` over batch sizes and lengths
+#: by ``scripts/measure_forward_overhead.py`` (``eval/results/forward_overhead/``): CPU, 2 threads, bfloat16:
+#: 4.5 ms a pass, 87 us a token (51 tokens); H100, bfloat16: 2.2 ms a pass, 14 ns a token, so padding is all but
+#: free there and windows go in as few passes as ``batch_size`` allows.
+FORWARD_OVERHEAD_TOKENS = {"cpu": 48, "cuda": 150_000}
 
 
-def _length_batches(lengths: Sequence[int], batch_size: int) -> list[list[int]]:
+def _length_batches(lengths: Sequence[int], batch_size: int, overhead_tokens: float = FORWARD_OVERHEAD_TOKENS["cpu"]
+                    ) -> list[list[int]]:
     """Group items (indices into ``lengths``) into batches of at most ``batch_size`` that minimise padded tokens
-    plus :data:`FORWARD_OVERHEAD_TOKENS` per batch: items sorted by length, cut where padding outweighs a pass."""
+    plus ``overhead_tokens`` per batch: items sorted by length, cut where padding outweighs a pass."""
     order = sorted(range(len(lengths)), key=lambda i: lengths[i])
     best = [0.0] + [math.inf] * len(order)  # best[j]: cost of batching the j shortest items
     cut = [0] * (len(order) + 1)
     for j in range(1, len(order) + 1):
         for i in range(max(0, j - batch_size), j):  # a batch of order[i:j], padded to its longest, order[j-1]
-            cost = best[i] + FORWARD_OVERHEAD_TOKENS + (j - i) * lengths[order[j - 1]]
+            cost = best[i] + overhead_tokens + (j - i) * lengths[order[j - 1]]
             if cost < best[j]:
                 best[j], cut[j] = cost, i
     batches, j = [], len(order)
@@ -358,7 +362,8 @@ class ContextPruner:
         with torch.inference_mode():
             param = next(module.parameters(), None)
             device = param.device if param is not None else torch.device("cpu")
-            for members in _length_batches(lengths, self.batch_size):
+            overhead = FORWARD_OVERHEAD_TOKENS.get(device.type, FORWARD_OVERHEAD_TOKENS["cpu"])
+            for members in _length_batches(lengths, self.batch_size, overhead):
                 batch = [windows[w] for w in members]
                 built = [build(w) for w in batch]
                 width = max(len(ids) for ids, _ in built)

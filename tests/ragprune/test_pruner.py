@@ -184,6 +184,8 @@ def test_length_batches_split_off_short_windows_only_when_padding_costs_more() -
     assert _length_batches([250, 10, 12, 11, 10, 13], 32) == [[1, 4, 3, 2, 5], [0]]
     assert _length_batches([200, 210, 205], 32) == [[0, 2, 1]]
     assert sorted(map(len, _length_batches([5] * 5, 2))) == [1, 2, 2]  # the fewest passes of at most 2
+    # where a pass costs far more than padding (a GPU), short windows ride along with the long one
+    assert _length_batches([250, 10, 12, 11, 10, 13], 32, overhead_tokens=150_000) == [[1, 4, 3, 2, 5, 0]]
 
 
 def test_long_context_is_windowed_without_dropping_tokens(id_pruner: ContextPruner) -> None:
