@@ -114,7 +114,8 @@ def test_resume_after_early_stop(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("extra", "needle"),
     [(["--max-length", "5"], "--max-length=5"), (["--target-recall", "1.5"], "--target-recall=1.5"),
-     (["--data-root", "/nonexistent/data"], "--data-root=")],
+     (["--data-root", "/nonexistent/data"], "--data-root="), (["--device", "tpu9"], "--device='tpu9'"),
+     (["--nq-negatives", "-1"], "--nq-negatives=-1")],
 )
 def test_bad_arguments_exit_2_with_one_line(extra: list[str], needle: str, tmp_path: Path,
                                             capsys: pytest.CaptureFixture[str]) -> None:
@@ -172,3 +173,32 @@ def test_hard_negatives_join_the_training_data() -> None:
     data = build_data(FIXTURE, tokenizer, args)
     assert data["counts"].get("nq_hard_negative", 0) >= 30
     assert all(not ex["positive_ranges"] for ex in data["train"] if ex["source"] == "nq_hard_negative")
+
+
+def test_nq_negatives_is_an_expected_count() -> None:
+    from ragprune.sentence.model import build_tiny_pruner_model
+
+    _, tokenizer = build_tiny_pruner_model()
+
+    def negatives(rate: str) -> int:
+        args = build_parser().parse_args(TINY + ["--output-dir", "unused", "--nq-negatives", rate])
+        return build_data(FIXTURE, tokenizer, args)["counts"].get("nq_negative", 0)
+
+    # 30 training questions; a draw that holds the question's answer is skipped, so counts sit a little under
+    zero, one, two = negatives("0"), negatives("1"), negatives("2")
+    assert zero == 0 and 24 <= one <= 30 and 2 * one - 6 <= two <= 60
+
+
+def test_split_seed_fixes_the_split_while_seed_varies_training_data() -> None:
+    from ragprune.sentence.model import build_tiny_pruner_model
+
+    _, tokenizer = build_tiny_pruner_model()
+
+    def data(*extra: str) -> dict:
+        return build_data(FIXTURE, tokenizer, build_parser().parse_args(TINY + ["--output-dir", "unused", *extra]))
+
+    a, b = data("--seed", "1", "--split-seed", "0"), data("--seed", "2", "--split-seed", "0")
+    assert a["split"] == b["split"] == data("--seed", "0")["split"]
+    assert a["validation"] == b["validation"]
+    assert [ex["context"] for ex in a["train"]] != [ex["context"] for ex in b["train"]]
+    assert data("--seed", "1")["split"] != a["split"]
