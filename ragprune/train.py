@@ -956,7 +956,7 @@ def write_model_card(config: dict, path: str | os.PathLike[str]) -> Path:
     training = config.get("training", {})
     split_seed = config["seed"] if training.get("split_seed") is None else training["split_seed"]
     where = config.get("trained_on") or (
-        f"the CPU ({training.get('num_threads', '?')} torch threads)" if training.get("device", "cpu") == "cpu"
+        f"the CPU (`--num-threads {training.get('num_threads', '?')}`)" if training.get("device", "cpu") == "cpu"
         else f"`--device {training['device']}`")
     text = f"""# ragprune sentence pruner (all-MiniLM-L6-v2 cross-encoder)
 
