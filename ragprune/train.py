@@ -167,7 +167,9 @@ def _example(question: str, context: str, spans: Sequence[tuple[int, int]], posi
     w0, w1 = spans[window[0]][0], spans[window[-1]][1]
     text = context[w0:w1]
     pos = [(spans[k][0] - w0, spans[k][1] - w0) for k in window if k in positive]
-    return {"question": question, "context": text, "positive_ranges": pos, "source": source}
+    sentences = [(spans[k][0] - w0, spans[k][1] - w0) for k in window]
+    return {"question": question, "context": text, "positive_ranges": pos, "sentence_ranges": sentences,
+            "source": source}
 
 
 def _windowed_examples(win: _Windower, question: str, context: str, positive_ranges: list[tuple[int, int]],
@@ -395,24 +397,33 @@ def _hotpot_paragraphs(rec: dict) -> list[tuple[str, str, list[tuple[int, int]]]
 
 
 # --------------------------------------------------------------------------------------------- encoding
+def _range_index(ranges: Sequence[tuple[int, int]], starts: Sequence[int], offset: int) -> int:
+    """Index of the (sorted, disjoint) range holding character ``offset``, or -1; ``starts`` are the range starts."""
+    k = bisect.bisect_right(starts, offset) - 1
+    return k if k >= 0 and offset < ranges[k][1] else -1
+
+
 def encode_examples(tokenizer: Any, examples: Sequence[dict], max_length: int) -> list[dict]:
-    """Tokenise examples into ids, segment ids, token labels (-100 outside the context) and rerank labels."""
+    """Tokenise examples into ids, segment ids, token labels (-100 outside the context), the index of each context
+    token's sentence in the window (-1 outside; from ``sentence_ranges``) and rerank labels."""
     out = []
     for ex in examples:
         enc = tokenizer(ex["question"], ex["context"], truncation="only_second", max_length=max_length,
                         return_offsets_mapping=True)
         seq = enc.sequence_ids()
-        starts = [a for a, _ in ex["positive_ranges"]]
-        labels = []
+        positives, sentences = ex["positive_ranges"], ex.get("sentence_ranges", [])
+        positive_starts, sentence_starts = [a for a, _ in positives], [a for a, _ in sentences]
+        labels, sentence_ids = [], []
         for (a, b), s in zip(enc["offset_mapping"], seq):
             if s != 1 or b <= a:
                 labels.append(-100)
+                sentence_ids.append(-1)
                 continue
-            k = bisect.bisect_right(starts, a) - 1
-            labels.append(1 if k >= 0 and a < ex["positive_ranges"][k][1] else 0)
+            labels.append(1 if _range_index(positives, positive_starts, a) >= 0 else 0)
+            sentence_ids.append(_range_index(sentences, sentence_starts, a))
         rerank = 1 if any(lab == 1 for lab in labels) else 0
         out.append({"input_ids": enc["input_ids"], "token_type_ids": enc["token_type_ids"],
-                    "labels": labels, "rerank": rerank})
+                    "labels": labels, "sentence_ids": sentence_ids, "rerank": rerank})
     return out
 
 
@@ -438,24 +449,51 @@ def collate(items: Sequence[dict], pad_id: int) -> dict:
     tt = torch.zeros((len(items), t), dtype=torch.long)
     am = torch.zeros((len(items), t), dtype=torch.long)
     labels = torch.full((len(items), t), -100, dtype=torch.float32)
+    sentence_ids = torch.full((len(items), t), -1, dtype=torch.long)
     for i, x in enumerate(items):
         n = len(x["input_ids"])
         ids[i, :n] = torch.tensor(x["input_ids"])
         tt[i, :n] = torch.tensor(x["token_type_ids"])
         am[i, :n] = 1
         labels[i, :n] = torch.tensor(x["labels"], dtype=torch.float32)
+        sentence_ids[i, :n] = torch.tensor(x["sentence_ids"], dtype=torch.long)
     rerank = torch.tensor([x["rerank"] for x in items], dtype=torch.float32)
-    return {"input_ids": ids, "token_type_ids": tt, "attention_mask": am, "labels": labels, "rerank": rerank}
+    return {"input_ids": ids, "token_type_ids": tt, "attention_mask": am, "labels": labels, "rerank": rerank,
+            "sentence_ids": sentence_ids}
 
 
-def compute_loss(model: Any, batch: dict, rerank_weight: float) -> tuple[Any, float, float]:
+def sentence_mean_loss(token_logits: Any, labels: Any, sentence_ids: Any) -> Any:
+    """BCE of each sentence's mean token keep-probability against its label: the statistic the threshold cuts."""
+    import torch
+    import torch.nn.functional as F
+
+    valid = sentence_ids >= 0
+    n_sentences = int(sentence_ids.max()) + 1 if bool(valid.any()) else 0
+    if n_sentences == 0:
+        return token_logits.sum() * 0.0
+    rows = torch.arange(token_logits.shape[0], device=token_logits.device)[:, None].expand_as(sentence_ids)
+    group = (rows * n_sentences + sentence_ids)[valid]
+    size = token_logits.shape[0] * n_sentences
+    zeros = torch.zeros(size, device=token_logits.device, dtype=torch.float32)
+    counts = zeros.index_add(0, group, torch.ones_like(group, dtype=torch.float32))
+    present = counts > 0
+    mean_p = zeros.index_add(0, group, torch.sigmoid(token_logits.float())[valid])[present] / counts[present]
+    target = zeros.index_add(0, group, labels[valid].float())[present] / counts[present]
+    return F.binary_cross_entropy(mean_p.clamp(1e-6, 1 - 1e-6), target)
+
+
+def compute_loss(model: Any, batch: dict, rerank_weight: float, sentence_weight: float = 0.0) -> tuple[Any, float, float]:
+    """Token BCE + ``rerank_weight`` x rerank BCE (+ ``sentence_weight`` x :func:`sentence_mean_loss`)."""
     import torch.nn.functional as F
 
     token_logits, rerank_logits = model(batch["input_ids"], batch["attention_mask"], batch["token_type_ids"])
     mask = batch["labels"] >= 0
     tok_loss = F.binary_cross_entropy_with_logits(token_logits[mask], batch["labels"][mask])
     rr_loss = F.binary_cross_entropy_with_logits(rerank_logits, batch["rerank"])
-    return tok_loss + rerank_weight * rr_loss, float(tok_loss.detach()), float(rr_loss.detach())
+    loss = tok_loss + rerank_weight * rr_loss
+    if sentence_weight:
+        loss = loss + sentence_weight * sentence_mean_loss(token_logits, batch["labels"], batch["sentence_ids"])
+    return loss, float(tok_loss.detach()), float(rr_loss.detach())
 
 
 # ------------------------------------------------------------------------------------------- validation
@@ -625,6 +663,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-steps", type=int, default=None, help="stop after this many optimizer steps")
     p.add_argument("--per-device-train-batch-size", type=int, default=16)
     p.add_argument("--rerank-weight", type=float, default=0.5, help="weight of the rerank loss")
+    p.add_argument("--sentence-loss-weight", type=float, default=0.0,
+                   help="weight of a BCE on each sentence's mean keep-probability (the statistic the threshold cuts)")
     p.add_argument("--token-gate", action="store_true",
                    help="token keep-probability = token head x rerank head (a passage judged irrelevant drops whole)")
     p.add_argument("--freeze-layers", type=int, default=0, help="also freeze the lowest N transformer layers")
@@ -682,6 +722,7 @@ def _validate_args(args: argparse.Namespace) -> None:
         ("nq_hard_negatives", args.nq_hard_negatives, args.nq_hard_negatives >= 0, "an int >= 0"),
         ("hotpot_negatives", args.hotpot_negatives, args.hotpot_negatives >= 0, "an int >= 0"),
         ("nq_negatives", args.nq_negatives, 0 <= args.nq_negatives <= 10, "a number in [0, 10]"),
+        ("sentence_loss_weight", args.sentence_loss_weight, args.sentence_loss_weight >= 0, "a number >= 0"),
     ]
     for name, value, ok, what in checks:
         if not ok:
@@ -798,7 +839,7 @@ def train(args: argparse.Namespace) -> dict:
         if epoch not in epoch_batches:
             epoch_batches = {epoch: make_batches(len(encoded), lengths, args.per_device_train_batch_size, args.seed, epoch)}
         batch = {k: v.to(device) for k, v in collate([encoded[i] for i in epoch_batches[epoch][idx]], pad_id).items()}
-        loss, tok_l, rr_l = compute_loss(model, batch, args.rerank_weight)
+        loss, tok_l, rr_l = compute_loss(model, batch, args.rerank_weight, args.sentence_loss_weight)
         loss.backward()
         torch.nn.utils.clip_grad_norm_([x for x in model.parameters() if x.requires_grad], 1.0)
         optimizer.step()

@@ -94,6 +94,10 @@ def test_token_labels_follow_positive_sentences() -> None:
     assert labelled["paris"] == 1 and labelled["penguins"] == 0 and labelled["south"] == 0
     assert enc["labels"][0] == -100 and enc["labels"][1] == -100  # [CLS] and question tokens
     assert enc["rerank"] == 1
+    (with_sentences,) = encode_examples(tokenizer, [dict(ex, sentence_ranges=[(0, 31), (32, 59)])], 64)
+    ids = {t: k for t, k in zip(tokens, with_sentences["sentence_ids"]) if k != -1}
+    assert ids["paris"] == 0 and ids["penguins"] == 1 and with_sentences["sentence_ids"][:2] == [-1, -1]
+    assert set(enc["sentence_ids"]) == {-1}  # no sentence_ranges: no sentence targets
     (neg,) = encode_examples(tokenizer, [dict(ex, positive_ranges=[])], 64)
     assert neg["rerank"] == 0 and set(neg["labels"]) == {-100, 0}
 
@@ -115,7 +119,7 @@ def test_resume_after_early_stop(tmp_path: Path) -> None:
     ("extra", "needle"),
     [(["--max-length", "5"], "--max-length=5"), (["--target-recall", "1.5"], "--target-recall=1.5"),
      (["--data-root", "/nonexistent/data"], "--data-root="), (["--device", "tpu9"], "--device='tpu9'"),
-     (["--nq-negatives", "-1"], "--nq-negatives=-1")],
+     (["--nq-negatives", "-1"], "--nq-negatives=-1"), (["--sentence-loss-weight", "-1"], "--sentence-loss-weight=-1")],
 )
 def test_bad_arguments_exit_2_with_one_line(extra: list[str], needle: str, tmp_path: Path,
                                             capsys: pytest.CaptureFixture[str]) -> None:
@@ -202,3 +206,21 @@ def test_split_seed_fixes_the_split_while_seed_varies_training_data() -> None:
     assert a["validation"] == b["validation"]
     assert [ex["context"] for ex in a["train"]] != [ex["context"] for ex in b["train"]]
     assert data("--seed", "1")["split"] != a["split"]
+
+
+def test_sentence_mean_loss_matches_a_hand_computation() -> None:
+    import math
+
+    import torch
+
+    from ragprune.train import sentence_mean_loss
+
+    logits = torch.tensor([[0.0, 2.0, -1.0, 1.0, 9.0], [3.0, -2.0, 0.0, 0.0, 0.0]])
+    labels = torch.tensor([[-100.0, 1.0, 1.0, 0.0, -100.0], [0.0, 0.0, -100.0, -100.0, -100.0]])
+    sentence_ids = torch.tensor([[-1, 0, 0, 1, -1], [0, 0, -1, -1, -1]])
+    sig = lambda x: 1 / (1 + math.exp(-x))  # noqa: E731
+    means = [(sig(2.0) + sig(-1.0)) / 2, sig(1.0), (sig(3.0) + sig(-2.0)) / 2]
+    targets = [1.0, 0.0, 0.0]
+    expected = -sum(t * math.log(m) + (1 - t) * math.log(1 - m) for m, t in zip(means, targets)) / 3
+    assert float(sentence_mean_loss(logits, labels, sentence_ids)) == pytest.approx(expected, rel=1e-6)
+    assert float(sentence_mean_loss(logits, labels, torch.full_like(sentence_ids, -1))) == 0.0
