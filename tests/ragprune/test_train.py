@@ -224,3 +224,13 @@ def test_sentence_mean_loss_matches_a_hand_computation() -> None:
     expected = -sum(t * math.log(m) + (1 - t) * math.log(1 - m) for m, t in zip(means, targets)) / 3
     assert float(sentence_mean_loss(logits, labels, sentence_ids)) == pytest.approx(expected, rel=1e-6)
     assert float(sentence_mean_loss(logits, labels, torch.full_like(sentence_ids, -1))) == 0.0
+
+
+def test_required_recall_adds_a_margin_that_shrinks_with_the_set() -> None:
+    from ragprune.train import required_recall
+
+    assert required_recall(0.95, 0.0, {"squad": 200}) == {"squad": 0.95}
+    req = required_recall(0.95, 1.0, {"squad": 200, "nq": 150, "big": 100_000})
+    assert req["squad"] == pytest.approx(0.95 + (0.95 * 0.05 / 200) ** 0.5)
+    assert req["nq"] > req["squad"] > req["big"] > 0.95
+    assert required_recall(0.99, 5.0, {"tiny": 1})["tiny"] == 1.0
