@@ -234,3 +234,24 @@ def test_required_recall_adds_a_margin_that_shrinks_with_the_set() -> None:
     assert req["squad"] == pytest.approx(0.95 + (0.95 * 0.05 / 200) ** 0.5)
     assert req["nq"] > req["squad"] > req["big"] > 0.95
     assert required_recall(0.99, 5.0, {"tiny": 1})["tiny"] == 1.0
+
+
+def test_soup_of_a_checkpoint_with_itself_is_that_checkpoint(tiny_run: tuple[int, Path], tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    from safetensors.torch import load_file
+
+    _, out = tiny_run
+    soup = tmp_path / "soup"
+    script = Path(__file__).resolve().parents[2] / "scripts" / "soup_checkpoints.py"
+    done = subprocess.run([sys.executable, str(script), str(out), str(out), "--out", str(soup), "--data-root", str(FIXTURE)],
+                          capture_output=True, text=True, cwd=script.parents[1], timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    original, averaged = load_file(str(out / "model.safetensors")), load_file(str(soup / "model.safetensors"))
+    assert original.keys() == averaged.keys()
+    assert all(bool((original[k] == averaged[k]).all()) for k in original)
+    config = json.loads((soup / "config.json").read_text())
+    stored = json.loads((out / "config.json").read_text())["validation_metrics"]
+    assert config["validation_metrics"]["squad"] == pytest.approx(stored["squad"], abs=1e-6)
+    assert len(config["soup_of"]) == 2 and (soup / "MODEL_CARD.md").exists()
