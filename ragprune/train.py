@@ -19,8 +19,9 @@ Contexts longer than the window are cut into sentence-aligned windows, as at inf
 
 After training, the checkpoint is saved (fp16, word embeddings re-attached from the base model at load
 time), re-loaded, and the validation metrics are computed with the re-loaded model; the default sentence
-threshold is chosen on validation data as the largest threshold whose has-answer recall is
-``>= --target-recall`` on both SQuAD and NQ, in the setting "1 gold + 4 other passages".
+threshold is chosen on validation data as the largest threshold whose has-answer recall clears
+``--target-recall`` plus ``--recall-margin-se`` binomial standard errors on both SQuAD and NQ, in the setting
+"1 gold + 4 other passages".
 """
 from __future__ import annotations
 
