@@ -26,7 +26,6 @@ threshold is chosen on validation data as the largest threshold whose has-answer
 from __future__ import annotations
 
 import argparse
-import bisect
 import gzip
 import hashlib
 import json
@@ -44,7 +43,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from ragprune.errors import RagpruneError
-from ragprune.sentence.splitter import split_sentences
+from ragprune.sentence.splitter import span_index, split_sentences
 
 __all__ = ["main", "build_parser", "normalize_answer", "verify_checkpoint", "write_model_card"]
 
@@ -135,8 +134,8 @@ class _Windower:
         for a, b in offsets:
             if b <= a:
                 continue
-            k = bisect.bisect_right(starts, a) - 1
-            if k >= 0 and a < spans[k][1]:
+            k = span_index(spans, starts, a)
+            if k >= 0:
                 counts[k] += 1
         return counts
 
@@ -398,12 +397,6 @@ def _hotpot_paragraphs(rec: dict) -> list[tuple[str, str, list[tuple[int, int]]]
 
 
 # --------------------------------------------------------------------------------------------- encoding
-def _range_index(ranges: Sequence[tuple[int, int]], starts: Sequence[int], offset: int) -> int:
-    """Index of the (sorted, disjoint) range holding character ``offset``, or -1; ``starts`` are the range starts."""
-    k = bisect.bisect_right(starts, offset) - 1
-    return k if k >= 0 and offset < ranges[k][1] else -1
-
-
 def encode_examples(tokenizer: Any, examples: Sequence[dict], max_length: int) -> list[dict]:
     """Tokenise examples into ids, segment ids, token labels (-100 outside the context), the index of each context
     token's sentence in the window (-1 outside; from ``sentence_ranges``) and rerank labels."""
@@ -420,8 +413,8 @@ def encode_examples(tokenizer: Any, examples: Sequence[dict], max_length: int) -
                 labels.append(-100)
                 sentence_ids.append(-1)
                 continue
-            labels.append(1 if _range_index(positives, positive_starts, a) >= 0 else 0)
-            sentence_ids.append(_range_index(sentences, sentence_starts, a))
+            labels.append(1 if span_index(positives, positive_starts, a) >= 0 else 0)
+            sentence_ids.append(span_index(sentences, sentence_starts, a))
         rerank = 1 if any(lab == 1 for lab in labels) else 0
         out.append({"input_ids": enc["input_ids"], "token_type_ids": enc["token_type_ids"],
                     "labels": labels, "sentence_ids": sentence_ids, "rerank": rerank})
@@ -521,12 +514,12 @@ def score_passages(model: Any, tokenizer: Any, pairs: Sequence[tuple[str, str]],
             jobs.append((pi, q, ctx[w0:spans[w[-1]][1]], [(spans[k][0] - w0, spans[k][1] - w0) for k in w], w))
     jobs.sort(key=lambda j: len(j[1]) + len(j[2]))
     model.eval()
+    device = next(model.parameters()).device
     with torch.inference_mode():
         for b in range(0, len(jobs), batch_size):
             chunk = jobs[b:b + batch_size]
             enc = tokenizer([j[1] for j in chunk], [j[2] for j in chunk], truncation="only_second",
                             max_length=max_length, padding=True, return_offsets_mapping=True, return_tensors="pt")
-            device = next(model.parameters()).device
             tl, rl = model(enc["input_ids"].to(device), enc["attention_mask"].to(device), enc["token_type_ids"].to(device))
             probs = torch.sigmoid(tl.float()).cpu()
             rr = torch.sigmoid(rl.float()).tolist()

@@ -32,6 +32,7 @@ import torch
 from torch import nn
 
 from ragprune.errors import RagpruneError
+from ragprune.sentence.splitter import span_index
 
 __all__ = [
     "DEFAULT_BASE_MODEL",
@@ -434,13 +435,11 @@ def sentence_scores(
     sums = [0.0] * len(spans)
     counts = [0] * len(spans)
     starts = [a for a, _ in spans]
-    import bisect
-
     for p, (a, b), m in zip(probs, offs, cmask):
         if not m or b <= a:
             continue
-        k = bisect.bisect_right(starts, a) - 1
-        if k >= 0 and a < spans[k][1]:
+        k = span_index(spans, starts, a)
+        if k >= 0:
             sums[k] += p
             counts[k] += 1
     return [round(s / c, 12) if c else None for s, c in zip(sums, counts)]

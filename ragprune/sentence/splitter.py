@@ -5,11 +5,13 @@ time, so a sentence the model learned to keep is the same unit the pruner keeps.
 """
 from __future__ import annotations
 
+import bisect
 import re
+from typing import Sequence
 
 from ragprune.errors import RagpruneError
 
-__all__ = ["split_sentences", "sentence_texts"]
+__all__ = ["split_sentences", "sentence_texts", "span_index"]
 
 # Words that end with a period without ending a sentence (compared lower-case, without the period).
 _ABBREVIATIONS = frozenset(
@@ -168,3 +170,13 @@ def sentence_texts(text: str, *, max_chars: int | None = None) -> list[str]:
         ['One.', 'Two?', 'Three']
     """
     return [text[a:b] for a, b in split_sentences(text, max_chars=max_chars)]
+
+
+def span_index(spans: Sequence[tuple[int, int]], starts: Sequence[int], offset: int) -> int:
+    """Index of the span (sorted, disjoint; ``starts`` are their starts) that holds character ``offset``, or -1.
+
+    The one rule that assigns a token to a sentence, by its first character: scoring, training labels and window
+    sizes all use it, so they agree on every token.
+    """
+    k = bisect.bisect_right(starts, offset) - 1
+    return k if k >= 0 and offset < spans[k][1] else -1
