@@ -216,6 +216,12 @@ class ClassifierBundle:
                                   f"{mean.shape[0]}.")
         return ((feats - mean) / np.asarray(self.config["std"], dtype=np.float32)).astype(np.float32)
 
+    def same_inputs(self, other: ClassifierBundle) -> bool:
+        """Return whether ``other``'s network reads the same features as this one's (same type and featurizer)."""
+        keys = ("tokenizer", "image_shape", "scale", "mean", "std", "embedding_model")
+        return other.model_type == self.model_type and all(
+            other.config.get(k) == self.config.get(k) for k in keys)
+
     def predict_logits(self, dataset: datasets.Dataset) -> npt.NDArray[np.float32]:
         """Return logits ``(n_rows, n_classes)`` for ``dataset``."""
         from datapruner.training.loop import predict_logits

@@ -21,6 +21,7 @@ import numpy.typing as npt
 
 from datapruner._validation import check_columns, check_fraction, check_option, check_positive_int
 from datapruner.errors import DataprunerError
+from datapruner.training.views import VIEW_DEFAULTS
 
 if TYPE_CHECKING:
     import datasets
@@ -239,6 +240,24 @@ def _resolve_training_options(model_type: str, n_rows: int, *, epochs: int | Non
     return opts
 
 
+def _student_views(student: Any, teacher: Any, wanted: bool | None) -> Any:
+    """Return the student's view function when views apply (see ``train``'s ``views``), else ``None``."""
+    from datapruner.training.views import default_views
+
+    view_fn = default_views(student.model_type)
+    why = None
+    if view_fn is None:
+        why = f"model type {student.model_type!r} has no views (types with views: {sorted(VIEW_DEFAULTS)})"
+    elif not student.same_inputs(teacher):
+        why = (f"the teacher ({teacher.model_type}) does not read the student's inputs ({student.model_type}, same "
+               "featurizer)")
+    if why is None:
+        return None if wanted is False else view_fn
+    if wanted:
+        raise DataprunerError(f"views=True cannot be used: {why}.")
+    return None
+
+
 def _accuracy(bundle: Any, dataset: datasets.Dataset, labels: npt.NDArray[np.int64]) -> float:
     pred = bundle.predict_logits(dataset).argmax(axis=1)
     return float((pred == labels).mean()) if labels.size else float("nan")
@@ -264,6 +283,7 @@ def train(
     learning_rate: float | None = None,
     weight_decay: float | None = None,
     min_steps: int | None = None,
+    views: bool | None = None,
     embedding_model: str | None = None,
     show_progress_bar: bool | None = None,
 ) -> TrainResult:
@@ -294,6 +314,10 @@ def train(
             :data:`~datapruner.models.pipeline.TRAINING_DEFAULTS` of the model type.
         min_steps: Raise the epochs of a small subset until at least this many optimisation steps are taken
             (``None``: the model type's default when ``epochs`` is None, else 0, so explicit epochs are kept).
+        views: Let the teacher label a random view of every batch (:mod:`datapruner.training.views`: n-gram
+            dropout for ``fasttext``, shifts for ``cnn``). ``None`` (default) uses them whenever they apply: with
+            distillation, a student type that has views, and a teacher that reads the same inputs (same model
+            type and featurizer). ``True`` requires them; ``False`` turns them off.
         embedding_model: Sentence-transformers model for the ``minilm-*`` types (``None``: embedded MiniLM).
         show_progress_bar: Show tqdm bars while training; ``None`` follows the logger level.
 
@@ -323,6 +347,8 @@ def train(
         raise DataprunerError(f"seed={seed!r} is not valid: use an int.")
     if not isinstance(label_column, str):
         raise DataprunerError(f"label_column={label_column!r} is not valid: training needs a label column.")
+    if views is not None and not isinstance(views, bool):
+        raise DataprunerError(f"views={views!r} is not valid: use True, False or None.")
     if teacher is not None:
         distill = True
     timings: dict[str, float] = {}
@@ -370,7 +396,7 @@ def train(
 
         model_type = infer_model_type(train_ds, text_column)
     metrics: dict[str, Any] = {"model_type": model_type, "n_train": int(indices.size), "n_full": len(train_ds),
-                               "keep": keep, "distill": distill, "alpha": None, "temperature": None,
+                               "keep": keep, "distill": distill, "alpha": None, "temperature": None, "views": None,
                                "seed": int(seed), "classes": classes}
 
     # ---- teacher
@@ -399,8 +425,6 @@ def train(
             if list(teacher_bundle.classes) != list(classes):
                 raise DataprunerError(f"the teacher predicts classes {teacher_bundle.classes} but the training data "
                                       f"has {classes}: use a teacher trained on the same labels.")
-        kept_ds = train_ds.select(indices)
-        teacher_logits = teacher_bundle.predict_logits(kept_ds)
         metrics["teacher_model_type"] = teacher_bundle.model_type
         metrics["alpha"] = default_alpha(keep) if alpha is None else alpha
         metrics["alpha_source"] = "default_alpha(keep)" if alpha is None else "given"
@@ -410,6 +434,8 @@ def train(
         timings["teacher_s"] = time.perf_counter() - t0
     elif alpha is not None:
         warnings.warn("alpha is ignored without distill=True.", stacklevel=2)
+    if views and not distill:
+        raise DataprunerError("views=True needs distillation: the teacher labels each view.")
 
     # ---- student
     t0 = time.perf_counter()
@@ -417,9 +443,17 @@ def train(
                                       seed=seed, embedding_model=embedding_model)
     opts = _resolve_training_options(model_type, indices.size, epochs=epochs, batch_size=batch_size,
                                      learning_rate=learning_rate, weight_decay=weight_decay, min_steps=min_steps)
-    kept_features = student.featurize(train_ds.select(indices))
+    kept_ds = train_ds.select(indices)
+    kept_features = student.featurize(kept_ds)
+    view_fn = None
+    if distill:
+        view_fn = _student_views(student, teacher_bundle, views)
+        # the teacher runs on every batch only when it labels views; otherwise its logits are computed once
+        teacher_logits = None if view_fn else teacher_bundle.predict_logits(kept_ds)
+        metrics["views"] = list(VIEW_DEFAULTS[model_type]) if view_fn else None
     logger.info("training the student (%s) on %d of %d rows", model_type, indices.size, len(train_ds))
     fit_classifier(student.network, kept_features, y_full[indices], seed=seed, teacher_logits=teacher_logits,
+                   teacher=teacher_bundle.network if view_fn else None, views=view_fn,
                    alpha=metrics["alpha"] or 0.0, temperature=metrics["temperature"] or 1.0,
                    show_progress_bar=show_progress_bar, **opts)
     metrics["training"] = opts

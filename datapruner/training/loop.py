@@ -23,6 +23,8 @@ from datapruner.errors import DataprunerError
 if TYPE_CHECKING:
     import torch
 
+    from datapruner.training.views import ViewFn
+
 __all__ = ["fit_classifier", "predict_logits", "predict_proba", "as_tensor"]
 
 logger = logging.getLogger(__name__)
@@ -138,6 +140,8 @@ def fit_classifier(
     learning_rate: float = 1e-3,
     seed: int = 0,
     teacher_logits: npt.ArrayLike | None = None,
+    teacher: torch.nn.Module | None = None,
+    views: ViewFn | None = None,
     alpha: float = 0.0,
     temperature: float = 1.0,
     on_epoch_end: Callable[[int, torch.nn.Module], Any] | None = None,
@@ -147,7 +151,7 @@ def fit_classifier(
 ) -> torch.nn.Module:
     """Return ``model`` after training it in place on ``(features, labels)`` with AdamW and cross-entropy.
 
-    With ``teacher_logits`` the loss is the knowledge-distillation loss
+    With a teacher (``teacher_logits`` or ``teacher``) the loss is the knowledge-distillation loss
     ``(1 - alpha) * CE(student, y) + alpha * T**2 * KL(softmax(teacher / T) || softmax(student / T))``
     (see :func:`datapruner.training.distill.distillation_loss`).
 
@@ -163,8 +167,12 @@ def fit_classifier(
         learning_rate: Adam learning rate (dense and sparse parameters), > 0.
         seed: Seeds batch order and dropout. The model's initial weights are the caller's business
             (see :func:`datapruner.models.build_model`, which seeds them).
-        teacher_logits: Optional teacher logits ``(n_rows, n_classes)`` aligned with ``features``; required when
-            ``alpha > 0``.
+        teacher_logits: Optional teacher logits ``(n_rows, n_classes)`` aligned with ``features``; this or
+            ``teacher`` is required when ``alpha > 0``.
+        teacher: Optional teacher module taking the same features, run (in eval mode, without gradients) on every
+            batch instead of precomputed ``teacher_logits``; needed for ``views``.
+        views: Optional view function (see :mod:`datapruner.training.views`): each batch is replaced by a random
+            view of it and the teacher labels that view ("function matching"). Needs ``teacher``.
         alpha: Weight of the distillation term in [0, 1]; 0 is plain cross-entropy, 1 is pure distillation.
         temperature: Softening temperature ``T > 0`` applied to both teacher and student logits in the KL term.
         on_epoch_end: Called as ``on_epoch_end(epoch, model)`` after each epoch (``epoch`` counts from 1) with the
@@ -222,8 +230,15 @@ def fit_classifier(
         if int(y.max()) >= t_logits.shape[1]:
             raise DataprunerError(
                 f"labels go up to {int(y.max())} but the teacher has {t_logits.shape[1]} classes.")
-    elif alpha > 0:
-        raise DataprunerError(f"alpha={alpha!r} needs teacher_logits: pass them or use alpha=0.")
+    if teacher is not None:
+        if t_logits is not None:
+            raise DataprunerError("pass teacher_logits or teacher, not both.")
+        if not isinstance(teacher, torch.nn.Module):
+            raise DataprunerError(f"teacher={type(teacher).__name__} is not valid: pass a torch.nn.Module.")
+    if views is not None and (teacher is None or alpha == 0):
+        raise DataprunerError("views need a teacher and alpha > 0: the teacher labels each view.")
+    if alpha > 0 and t_logits is None and teacher is None:
+        raise DataprunerError(f"alpha={alpha!r} needs teacher_logits or a teacher: pass one or use alpha=0.")
     weights = None
     if sample_weight is not None:
         weights = torch.as_tensor(np.asarray(sample_weight, dtype=np.float32))
@@ -240,6 +255,10 @@ def fit_classifier(
         raise DataprunerError("model has no trainable parameters.")
 
     generator = torch.Generator().manual_seed(int(seed))
+    view_generator = torch.Generator().manual_seed(int(seed) + 1)  # batch order does not depend on views
+    teacher_was_training = teacher is not None and teacher.training
+    if teacher is not None:
+        teacher.eval()
     steps_per_epoch = math.ceil(n_rows / batch_size)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(int(seed))
@@ -251,9 +270,16 @@ def fit_classifier(
             for start in _progress(batches, total=steps_per_epoch, desc=f"epoch {epoch}/{epochs}",
                                    show=show_progress_bar):
                 idx = order[start:start + batch_size]
-                logits = model(x[idx])
-                if t_logits is not None and alpha > 0:
-                    per_row = distillation_loss(logits, y[idx], t_logits[idx], alpha=alpha,
+                batch = x[idx] if views is None else views(x[idx], view_generator)
+                logits = model(batch)
+                targets = None
+                if alpha > 0 and teacher is not None:
+                    with torch.no_grad():
+                        targets = teacher(batch)
+                elif alpha > 0 and t_logits is not None:
+                    targets = t_logits[idx]
+                if targets is not None:
+                    per_row = distillation_loss(logits, y[idx], targets, alpha=alpha,
                                                 temperature=temperature, reduction="none")
                 else:
                     per_row = torch.nn.functional.cross_entropy(logits, y[idx], reduction="none")
@@ -275,6 +301,8 @@ def fit_classifier(
                 with torch.no_grad():
                     on_epoch_end(epoch, model)
     model.eval()
+    if teacher_was_training:
+        teacher.train()
     return model
 
 

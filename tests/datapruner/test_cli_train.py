@@ -66,6 +66,17 @@ def test_issue_4_train_subset_with_distillation_then_reuse_teacher(files, tmp_pa
     assert m2["teacher_test_accuracy"] == pytest.approx(metrics["teacher_test_accuracy"])  # same teacher
 
 
+def test_train_fasttext_distils_on_views_unless_told_not_to(files, tmp_path, capsys):
+    seen = {}
+    for flag in ([], ["--no-views"]):
+        out = tmp_path / f"ft{len(flag)}"
+        code, err = _run(["--data", str(files["train"]), "--test", str(files["test"]), "--subset", str(files["subset"]),
+                          "--distill", "--out", str(out), *flag, *FAST], capsys)
+        assert code == 0, err
+        seen[bool(flag)] = json.loads((out / "metrics.json").read_text())["views"]
+    assert seen == {False: ["ngram_dropout", 0.8], True: None}
+
+
 def test_train_without_subset_or_distill(files, tmp_path, capsys):
     out = tmp_path / "plain"
     code, err = _run(["--data", str(files["train"]), "--test", str(files["test"]), "--out", str(out), *FAST], capsys)
@@ -93,6 +104,7 @@ def test_train_on_images_from_a_save_to_disk_folder(tmp_path, capsys):
     ({}, ["--subset", "{foreign}"], "subset row 0 is not a row of the training data"),
     ({}, ["--alpha", "1.5", "--distill"], "alpha=1.5"),
     ({}, ["--alpha", "0.5"], "--alpha needs --distill"),
+    ({}, ["--no-views"], "--no-views needs --distill"),
     ({}, ["--temperature", "0", "--distill"], "temperature=0"),
     ({}, ["--teacher", "{root}"], "is not a trained model"),
     ({}, ["--label-column", "none"], "training needs labels"),

@@ -1,0 +1,79 @@
+"""Choose the distillation views of the data suite's from-scratch families on validation data only.
+
+    PYTHONPATH=. python scripts/tune_kd_views.py --data-root ../shared/data --out eval/results/data/kd_views_tuning.json
+
+For every dataset x from-scratch family of ``python -m eval data``, 10% of the *training* rows (fixed seed) are held
+out as validation; the test sets are never read. A teacher of the family is trained on the other 90%; random subsets
+(keep 0.1 and 0.3, two seeds) train distilled students (alpha = default_alpha(keep)) under each candidate view:
+none (plain distillation) or a view of some strength that the teacher labels on every batch
+(:mod:`datapruner.training.views`). The JSON lists mean validation accuracy per candidate.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from datapruner._atomic import write_json
+from datapruner.selection import select_indices
+from datapruner.training.distill import default_alpha
+from eval.suites import data as suite
+
+CANDIDATES = {"fasttext": [None, ["ngram_dropout", 0.5], ["ngram_dropout", 0.8]],
+              "cnn": [None, ["random_shift", 1], ["random_shift", 2]]}
+KEEPS = (0.1, 0.3)
+SEEDS = (0, 1)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data-root", type=Path, default=Path("../shared/data"))
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--datasets", default=",".join(suite.DATASETS))
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    runs = []
+    for name in args.datasets.split(","):
+        families = [f for f in suite.DATASETS[name]["families"] if f in CANDIDATES]
+        for task in suite.build_tasks(argparse.Namespace(data_root=args.data_root, quick=False), [name], families):
+            perm = np.random.default_rng(777).permutation(task.y_train.size)
+            val, train = perm[: perm.size // 10], perm[perm.size // 10:]
+            probe = dataclasses.replace(task, x_train=task.x_train[train], y_train=task.y_train[train],
+                                        x_test=task.x_train[val], y_test=task.y_train[val])
+            for seed in SEEDS:
+                full_acc, teacher = suite._train_eval(probe, np.arange(train.size), seed=seed)
+                for keep in KEEPS:
+                    idx = select_indices(np.random.default_rng(seed).random(train.size), keep=keep, strategy="hard",
+                                         seed=seed)
+                    for views in CANDIDATES[task.family]:
+                        started = time.perf_counter()
+                        acc, _ = suite._train_eval(probe, idx, seed=seed, teacher=teacher,
+                                                   alpha=default_alpha(keep), views=views or [])
+                        runs.append({"dataset": name, "family": task.family, "views": views, "keep": keep,
+                                     "seed": seed, "val_accuracy": acc, "teacher_val_accuracy": full_acc,
+                                     "seconds": round(time.perf_counter() - started, 2)})
+                        print(runs[-1], flush=True)
+    summary: dict[str, dict[str, list[float]]] = {}
+    for r in runs:
+        key = f"{r['dataset']}/{r['family']}/keep {r['keep']}"
+        summary.setdefault(key, {}).setdefault(json.dumps(r["views"]), []).append(r["val_accuracy"])
+    means = {k: {v: float(np.mean(a)) for v, a in d.items()} for k, d in summary.items()}
+    by_family = {}
+    for family, candidates in CANDIDATES.items():
+        rows = [d for k, d in means.items() if f"/{family}/" in k]
+        if rows:
+            by_family[family] = {json.dumps(c): float(np.mean([d[json.dumps(c)] for d in rows])) for c in candidates}
+    write_json(args.out, {"command": "PYTHONPATH=. python scripts/tune_kd_views.py --data-root "
+                                     f"{args.data_root} --out {args.out}",
+                          "candidates": CANDIDATES, "keeps": KEEPS, "seeds": SEEDS, "summary": means,
+                          "mean_val_accuracy_by_family": by_family, "runs": runs}, indent=1)
+    print(json.dumps(means, indent=1), "\nmean by family:", json.dumps(by_family, indent=1))
+
+
+if __name__ == "__main__":
+    main()
