@@ -11,7 +11,6 @@ none (plain distillation) or a view of some strength that the teacher labels on 
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import time
 from pathlib import Path
@@ -38,26 +37,20 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(1)
     runs = []
-    for name in args.datasets.split(","):
-        families = [f for f in suite.DATASETS[name]["families"] if f in CANDIDATES]
-        for task in suite.build_tasks(argparse.Namespace(data_root=args.data_root, quick=False), [name], families):
-            perm = np.random.default_rng(777).permutation(task.y_train.size)
-            val, train = perm[: perm.size // 10], perm[perm.size // 10:]
-            probe = dataclasses.replace(task, x_train=task.x_train[train], y_train=task.y_train[train],
-                                        x_test=task.x_train[val], y_test=task.y_train[val])
-            for seed in SEEDS:
-                full_acc, teacher = suite._train_eval(probe, np.arange(train.size), seed=seed)
-                for keep in KEEPS:
-                    idx = select_indices(np.random.default_rng(seed).random(train.size), keep=keep, strategy="hard",
-                                         seed=seed)
-                    for views in CANDIDATES[task.family]:
-                        started = time.perf_counter()
-                        acc, _ = suite._train_eval(probe, idx, seed=seed, teacher=teacher,
-                                                   alpha=default_alpha(keep), views=views or [])
-                        runs.append({"dataset": name, "family": task.family, "views": views, "keep": keep,
-                                     "seed": seed, "val_accuracy": acc, "teacher_val_accuracy": full_acc,
-                                     "seconds": round(time.perf_counter() - started, 2)})
-                        print(runs[-1], flush=True)
+    for probe in suite.validation_tasks(args.data_root, args.datasets.split(","), list(CANDIDATES)):
+        for seed in SEEDS:
+            full_acc, teacher = suite._train_eval(probe, np.arange(probe.y_train.size), seed=seed)
+            for keep in KEEPS:
+                idx = select_indices(np.random.default_rng(seed).random(probe.y_train.size), keep=keep,
+                                     strategy="hard", seed=seed)
+                for views in CANDIDATES[probe.family]:
+                    started = time.perf_counter()
+                    acc, _ = suite._train_eval(probe, idx, seed=seed, teacher=teacher, alpha=default_alpha(keep),
+                                               views=views or [])
+                    runs.append({"dataset": probe.dataset, "family": probe.family, "views": views, "keep": keep,
+                                 "seed": seed, "val_accuracy": acc, "teacher_val_accuracy": full_acc,
+                                 "seconds": round(time.perf_counter() - started, 2)})
+                    print(runs[-1], flush=True)
     summary: dict[str, dict[str, list[float]]] = {}
     for r in runs:
         key = f"{r['dataset']}/{r['family']}/keep {r['keep']}"

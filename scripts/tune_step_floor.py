@@ -35,26 +35,22 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(1)
     runs = []
-    for name in args.datasets.split(","):
-        families = [f for f in suite.DATASETS[name]["families"] if f != "minilm_linear"]
-        for task in suite.build_tasks(argparse.Namespace(data_root=args.data_root, quick=False), [name], families):
-            perm = np.random.default_rng(777).permutation(task.y_train.size)
-            val, train = perm[: perm.size // 10], perm[perm.size // 10:]
-            base = dataclasses.replace(task, x_train=task.x_train[train], y_train=task.y_train[train],
-                                       x_test=task.x_train[val], y_test=task.y_train[val])
-            for share in SHARES:
-                config = {**task.config, "min_step_share": share}
-                probe = dataclasses.replace(base, config=config)
-                for keep in KEEPS:
-                    for seed in SEEDS:
-                        idx = select_indices(np.random.default_rng(seed).random(train.size), keep=keep,
-                                             strategy="hard", seed=seed)
-                        started = time.perf_counter()
-                        acc, _ = suite._train_eval(probe, idx, seed=seed)
-                        runs.append({"dataset": name, "family": task.family, "share": share, "keep": keep,
-                                     "seed": seed, "epochs": suite.subset_epochs(config, idx.size, train.size),
-                                     "val_accuracy": acc, "seconds": round(time.perf_counter() - started, 2)})
-                        print(runs[-1], flush=True)
+    families = [f for f in suite.FAMILIES if f != "minilm_linear"]
+    for base in suite.validation_tasks(args.data_root, args.datasets.split(","), families):
+        n_train = base.y_train.size
+        for share in SHARES:
+            config = {**base.config, "min_step_share": share}
+            probe = dataclasses.replace(base, config=config)
+            for keep in KEEPS:
+                for seed in SEEDS:
+                    idx = select_indices(np.random.default_rng(seed).random(n_train), keep=keep, strategy="hard",
+                                         seed=seed)
+                    started = time.perf_counter()
+                    acc, _ = suite._train_eval(probe, idx, seed=seed)
+                    runs.append({"dataset": base.dataset, "family": base.family, "share": share, "keep": keep,
+                                 "seed": seed, "epochs": suite.subset_epochs(config, idx.size, n_train),
+                                 "val_accuracy": acc, "seconds": round(time.perf_counter() - started, 2)})
+                    print(runs[-1], flush=True)
     accuracies: dict[str, dict[str, list[float]]] = {}
     for r in runs:
         key = f"{r['dataset']}/{r['family']}/keep {r['keep']}"

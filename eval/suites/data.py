@@ -23,6 +23,7 @@ import logging
 import math
 import os
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -303,6 +304,21 @@ def build_tasks(args: argparse.Namespace, datasets_wanted: list[str], families_w
                               scorer_data, "text", emb_tr, proxy_model=lookup,
                               timings={"load_s": time.perf_counter() - started - embed_s, "embed_s": embed_s}))
     return tasks
+
+
+def validation_tasks(data_root: Path, datasets_wanted: list[str], families_wanted: list[str]
+                     ) -> Iterator[Task]:
+    """Yield one task per (dataset, family) whose test set is 10% of its *training* rows (fixed seed) and whose
+    training set is the other 90%: for choosing options without reading the test sets (``scripts/tune_*.py``)."""
+    import dataclasses
+
+    for name in datasets_wanted:
+        families = [f for f in DATASETS[name]["families"] if f in families_wanted]
+        for task in build_tasks(argparse.Namespace(data_root=data_root, quick=False), [name], families):
+            perm = np.random.default_rng(777).permutation(task.y_train.size)
+            val, train = perm[: perm.size // 10], perm[perm.size // 10:]
+            yield dataclasses.replace(task, x_train=task.x_train[train], y_train=task.y_train[train],
+                                      x_test=task.x_train[val], y_test=task.y_train[val])
 
 
 def subset_epochs(family: dict[str, Any], n_rows: int, n_full: int) -> int:
