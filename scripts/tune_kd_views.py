@@ -10,13 +10,10 @@ none (plain distillation) or a view of some strength that the teacher labels on 
 """
 from __future__ import annotations
 
-import argparse
 import json
 import time
-from pathlib import Path
 
 import numpy as np
-import torch
 
 from datapruner._atomic import write_json
 from datapruner.selection import select_indices
@@ -30,12 +27,7 @@ SEEDS = (0, 1)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data-root", type=Path, default=Path("../shared/data"))
-    parser.add_argument("--out", type=Path, required=True)
-    parser.add_argument("--datasets", default=",".join(suite.DATASETS))
-    args = parser.parse_args()
-    torch.set_num_threads(1)
+    args = suite.tuning_args(__doc__.splitlines()[0])
     runs = []
     for probe in suite.validation_tasks(args.data_root, args.datasets.split(","), list(CANDIDATES)):
         for seed in SEEDS:

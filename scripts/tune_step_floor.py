@@ -9,14 +9,11 @@ train students without distillation under each candidate share; the JSON lists m
 """
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 import time
-from pathlib import Path
 
 import numpy as np
-import torch
 
 from datapruner._atomic import write_json
 from datapruner.selection import select_indices
@@ -28,12 +25,7 @@ SEEDS = (0, 1)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data-root", type=Path, default=Path("../shared/data"))
-    parser.add_argument("--out", type=Path, required=True)
-    parser.add_argument("--datasets", default=",".join(suite.DATASETS))
-    args = parser.parse_args()
-    torch.set_num_threads(1)
+    args = suite.tuning_args(__doc__.splitlines()[0])
     runs = []
     families = [f for f in suite.FAMILIES if f != "minilm_linear"]
     for base in suite.validation_tasks(args.data_root, args.datasets.split(","), families):

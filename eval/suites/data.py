@@ -306,6 +306,19 @@ def build_tasks(args: argparse.Namespace, datasets_wanted: list[str], families_w
     return tasks
 
 
+def tuning_args(description: str) -> argparse.Namespace:
+    """Parse the options every ``scripts/tune_*.py`` takes (``--data-root``, ``--out``, ``--datasets``) and run torch
+    on one thread, as the suite's workers do."""
+    import torch
+
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--data-root", type=Path, default=Path("../shared/data"))
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--datasets", default=",".join(DATASETS))
+    torch.set_num_threads(1)
+    return parser.parse_args()
+
+
 def validation_tasks(data_root: Path, datasets_wanted: list[str], families_wanted: list[str]
                      ) -> Iterator[Task]:
     """Yield one task per (dataset, family) whose test set is 10% of its *training* rows (fixed seed) and whose
