@@ -6,6 +6,8 @@ The student is trained on the kept rows with
 
 where the teacher was trained on the *full* data (or is passed in; it may be smaller than the student).
 The ``T**2`` factor keeps the gradient scale of the soft term comparable across temperatures (Hinton et al.).
+For ``fasttext`` and ``cnn`` students the teacher labels a random view of every batch instead of the kept rows as
+they are (:mod:`datapruner.training.views`), so the subset teaches more of the teacher's function.
 """
 from __future__ import annotations
 
@@ -19,9 +21,14 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 import numpy.typing as npt
 
-from datapruner._validation import check_columns, check_fraction, check_option, check_positive_int
+from datapruner._validation import (
+    check_columns,
+    check_fraction,
+    check_option,
+    check_positive_int,
+)
 from datapruner.errors import DataprunerError
-from datapruner.training.views import VIEW_DEFAULTS
+from datapruner.training.views import VIEW_DEFAULTS, default_views
 
 if TYPE_CHECKING:
     import datasets
@@ -242,8 +249,6 @@ def _resolve_training_options(model_type: str, n_rows: int, *, epochs: int | Non
 
 def _student_views(student: Any, teacher: Any, wanted: bool | None) -> Any:
     """Return the student's view function when views apply (see ``train``'s ``views``), else ``None``."""
-    from datapruner.training.views import default_views
-
     view_fn = default_views(student.model_type)
     why = None
     if view_fn is None:
@@ -351,6 +356,8 @@ def train(
         raise DataprunerError(f"views={views!r} is not valid: use True, False or None.")
     if teacher is not None:
         distill = True
+    if views and not distill:
+        raise DataprunerError("views=True needs distillation: the teacher labels each view.")
     timings: dict[str, float] = {}
     started = time.perf_counter()
 
@@ -434,8 +441,6 @@ def train(
         timings["teacher_s"] = time.perf_counter() - t0
     elif alpha is not None:
         warnings.warn("alpha is ignored without distill=True.", stacklevel=2)
-    if views and not distill:
-        raise DataprunerError("views=True needs distillation: the teacher labels each view.")
 
     # ---- student
     t0 = time.perf_counter()
