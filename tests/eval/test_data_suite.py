@@ -146,3 +146,7 @@ def test_subset_epochs_give_small_subsets_a_share_of_full_training_steps() -> No
     assert epochs * 10 >= 0.5 * 10 * 100 and (epochs - 1) * 10 < 0.5 * 10 * 100
     assert suite.subset_epochs({**family, "min_step_share": 0.0}, 100, 1000) == 10
     assert suite.subset_epochs({**family, "min_step_share": 0.0, "min_steps": 200}, 100, 1000) == 20
+    patient = {**family, "kd_step_share": 2.0}
+    assert suite.subset_epochs(patient, 100, 1000, distill=True) == 4 * epochs  # share 2.0 instead of 0.5
+    assert suite.subset_epochs(patient, 100, 1000) == epochs  # the share for distilled students only
+    assert suite.subset_epochs(family, 100, 1000, distill=True) == epochs  # no kd_step_share: min_step_share
