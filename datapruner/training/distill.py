@@ -126,6 +126,11 @@ def distillation_loss(
 # Python entry point: train a student on a subset, optionally distilling from a teacher trained on all the data.
 # ---------------------------------------------------------------------------------------------------------------
 
+#: Epochs of a student distilled on views, as a multiple of its default epochs (when ``epochs`` is not given): on
+#: validation splits, fastText students on views gained from 2x and 4x the steps and students without a teacher did
+#: not (``eval/results/data/kd_steps_tuning.json``).
+VIEW_EPOCH_FACTOR = 2
+
 #: Default softening temperature of the distillation term.
 DEFAULT_TEMPERATURE = 2.0
 
@@ -322,7 +327,8 @@ def train(
         views: Let the teacher label a random view of every batch (:mod:`datapruner.training.views`: n-gram
             dropout for ``fasttext``, shifts for ``cnn``). ``None`` (default) uses them whenever they apply: with
             distillation, a student type that has views, and a teacher that reads the same inputs (same model
-            type and featurizer). ``True`` requires them; ``False`` turns them off.
+            type and featurizer). ``True`` requires them; ``False`` turns them off. A student on views trains for
+            :data:`VIEW_EPOCH_FACTOR` times its default epochs unless ``epochs`` is given.
         embedding_model: Sentence-transformers model for the ``minilm-*`` types (``None``: embedded MiniLM).
         show_progress_bar: Show tqdm bars while training; ``None`` follows the logger level.
 
@@ -456,6 +462,8 @@ def train(
         # the teacher runs on every batch only when it labels views; otherwise its logits are computed once
         teacher_logits = None if view_fn else teacher_bundle.predict_logits(kept_ds)
         metrics["views"] = list(VIEW_DEFAULTS[model_type]) if view_fn else None
+        if view_fn and epochs is None:  # a student learning from views keeps gaining from a patient schedule
+            opts["epochs"] *= VIEW_EPOCH_FACTOR
     logger.info("training the student (%s) on %d of %d rows", model_type, indices.size, len(train_ds))
     fit_classifier(student.network, kept_features, y_full[indices], seed=seed, teacher_logits=teacher_logits,
                    teacher=teacher_bundle.network if view_fn else None, views=view_fn,

@@ -8,7 +8,7 @@ import torch
 
 from datapruner.errors import DataprunerError
 from datapruner.models import build_model
-from datapruner.training.distill import train
+from datapruner.training.distill import VIEW_EPOCH_FACTOR, train
 from datapruner.training.loop import fit_classifier, predict_logits
 from datapruner.training.views import make_views, ngram_dropout, random_shift
 from tests.datapruner._train_data import mnist_arrays, one_torch_thread, sentconv_rows  # noqa: F401
@@ -109,6 +109,9 @@ def test_train_uses_views_for_a_fasttext_student_with_a_fasttext_teacher(sst2_sa
                                                       off.student.network.parameters()))
     plain = train(train_ds, test=test_ds, model_type="fasttext", epochs=1, min_steps=0)
     assert plain.metrics["views"] is None  # no distillation, no views
+    defaults = {k: v for k, v in opts.items() if k != "epochs"}
+    patient = train(train_ds, **defaults).metrics["training"]["epochs"]
+    assert patient == VIEW_EPOCH_FACTOR * train(train_ds, views=False, **defaults).metrics["training"]["epochs"]
 
 
 def test_train_views_need_a_teacher_that_reads_the_student_inputs(sst2_sample):
