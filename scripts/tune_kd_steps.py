@@ -46,11 +46,9 @@ def main() -> None:
                                      "seed": seed, "val_accuracy": acc,
                                      "seconds": round(time.perf_counter() - started, 2)})
                         print(runs[-1], flush=True)
-    summary: dict[str, dict[str, list[float]]] = {}
-    for r in runs:
-        key = f"{r['dataset']}/keep {r['keep']}/{'KD on views' if r['distill'] else 'no KD'}"
-        summary.setdefault(key, {}).setdefault(str(r["share"]), []).append(r["val_accuracy"])
-    means = {k: {s: float(np.mean(v)) for s, v in d.items()} for k, d in summary.items()}
+    means = suite.mean_accuracy(
+        runs, lambda r: f"{r['dataset']}/keep {r['keep']}/{'KD on views' if r['distill'] else 'no KD'}",
+        lambda r: str(r["share"]))
     by_share = {kind: {str(s): float(np.mean([d[str(s)] for k, d in means.items() if k.endswith(kind)]))
                        for s in SHARES} for kind in ("KD on views", "no KD")}
     write_json(args.out, {"command": "PYTHONPATH=. python scripts/tune_kd_steps.py --data-root "

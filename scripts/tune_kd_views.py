@@ -43,11 +43,8 @@ def main() -> None:
                                  "seed": seed, "val_accuracy": acc, "teacher_val_accuracy": full_acc,
                                  "seconds": round(time.perf_counter() - started, 2)})
                     print(runs[-1], flush=True)
-    summary: dict[str, dict[str, list[float]]] = {}
-    for r in runs:
-        key = f"{r['dataset']}/{r['family']}/keep {r['keep']}"
-        summary.setdefault(key, {}).setdefault(json.dumps(r["views"]), []).append(r["val_accuracy"])
-    means = {k: {v: float(np.mean(a)) for v, a in d.items()} for k, d in summary.items()}
+    means = suite.mean_accuracy(runs, lambda r: f"{r['dataset']}/{r['family']}/keep {r['keep']}",
+                                lambda r: json.dumps(r["views"]))
     by_family = {}
     for family, candidates in CANDIDATES.items():
         rows = [d for k, d in means.items() if f"/{family}/" in k]

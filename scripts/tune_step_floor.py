@@ -43,11 +43,8 @@ def main() -> None:
                                  "seed": seed, "epochs": suite.subset_epochs(config, idx.size, n_train),
                                  "val_accuracy": acc, "seconds": round(time.perf_counter() - started, 2)})
                     print(runs[-1], flush=True)
-    accuracies: dict[str, dict[str, list[float]]] = {}
-    for r in runs:
-        key = f"{r['dataset']}/{r['family']}/keep {r['keep']}"
-        accuracies.setdefault(key, {}).setdefault(str(r["share"]), []).append(r["val_accuracy"])
-    summary = {k: {s: float(np.mean(v)) for s, v in d.items()} for k, d in accuracies.items()}
+    summary = suite.mean_accuracy(runs, lambda r: f"{r['dataset']}/{r['family']}/keep {r['keep']}",
+                                  lambda r: str(r["share"]))
     mean_by_share = {str(s): float(np.mean([d[str(s)] for d in summary.values()])) for s in SHARES}
     write_json(args.out, {"command": "PYTHONPATH=. python scripts/tune_step_floor.py --data-root "
                                      f"{args.data_root} --out {args.out}",

@@ -28,7 +28,7 @@ from datapruner._validation import (
     check_positive_int,
 )
 from datapruner.errors import DataprunerError
-from datapruner.training.views import VIEW_DEFAULTS, default_views
+from datapruner.training.views import VIEW_DEFAULTS, ViewFn, default_views
 
 if TYPE_CHECKING:
     import datasets
@@ -252,7 +252,7 @@ def _resolve_training_options(model_type: str, n_rows: int, *, epochs: int | Non
     return opts
 
 
-def _student_views(student: Any, teacher: Any, wanted: bool | None) -> Any:
+def _student_views(student: Any, teacher: Any, wanted: bool | None) -> ViewFn | None:
     """Return the student's view function when views apply (see ``train``'s ``views``), else ``None``."""
     view_fn = default_views(student.model_type)
     why = None

@@ -23,7 +23,7 @@ import logging
 import math
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -319,6 +319,16 @@ def tuning_args(description: str) -> argparse.Namespace:
     parser.add_argument("--datasets", default=",".join(DATASETS))
     torch.set_num_threads(1)
     return parser.parse_args()
+
+
+def mean_accuracy(runs: list[dict[str, Any]], cell: Callable[[dict[str, Any]], str],
+                  candidate: Callable[[dict[str, Any]], str]) -> dict[str, dict[str, float]]:
+    """Mean ``val_accuracy`` of the tuning runs per cell and per candidate within it (``{cell: {candidate: mean}}``,
+    in order of first appearance): the summary every ``scripts/tune_*.py`` writes."""
+    groups: dict[str, dict[str, list[float]]] = {}
+    for r in runs:
+        groups.setdefault(cell(r), {}).setdefault(candidate(r), []).append(r["val_accuracy"])
+    return {k: {c: float(np.mean(v)) for c, v in d.items()} for k, d in groups.items()}
 
 
 def validation_tasks(data_root: Path, datasets_wanted: list[str], families_wanted: list[str]
