@@ -62,7 +62,8 @@ def score(data: Any, *, method: str, text_column: str = "text", label_column: st
         data: A ``datasets.Dataset``, a local file/folder or a dataset name (see ``datapruner.io.load_data``).
         method: Scorer name, one of ``sorted(SCORERS)``.
         text_column: Column holding the text (or numeric features) to score.
-        label_column: Label column; required by label-based methods (el2n, forgetting), else ignored.
+        label_column: Label column; required by label-based methods (el2n, forgetting), read by ngram_coverage
+            when present (ranks within each class), else ignored.
         split: Split to read from a dataset dict or a named dataset.
         seed: Seed of every random choice of the scorer.
         out: If given, also write the scores to this ``.parquet`` file with the method and its parameters.
@@ -81,8 +82,9 @@ def score(data: Any, *, method: str, text_column: str = "text", label_column: st
         raise DataprunerError(f"out={str(out)!r} is not valid: scores are written as .parquet.")
     dataset = _prepare(data, method, split, text_column, label_column)
     scorer = get_scorer(method, seed=seed, **params)
+    reads_labels = scorer.needs_labels or (scorer.uses_labels and label_column in dataset.column_names)
     scores = check_scores(get_engine(engine).score(scorer, dataset, text_column=text_column,
-                                                   label_column=label_column if scorer.needs_labels else None),
+                                                   label_column=label_column if reads_labels else None),
                           n_rows=len(dataset))
     if out is not None:
         write_scores(out, scores, meta=_scores_meta(scorer, dataset, text_column, label_column))

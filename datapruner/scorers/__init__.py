@@ -5,6 +5,7 @@ from typing import Any
 
 from datapruner._validation import check_option
 from datapruner.scorers.base import Scorer
+from datapruner.scorers.coverage import NgramCoverageScorer
 from datapruner.scorers.el2n import EL2NScorer
 from datapruner.scorers.feature_mapping import FeatureMappingScorer
 from datapruner.scorers.forgetting import ForgettingScorer
@@ -19,6 +20,7 @@ SCORERS: dict[str, type[Scorer]] = {
     "feature_mapping": FeatureMappingScorer,
     "el2n": EL2NScorer,
     "forgetting": ForgettingScorer,
+    "ngram_coverage": NgramCoverageScorer,
 }
 
 __all__ = ["SCORERS", "Scorer", "get_scorer"]

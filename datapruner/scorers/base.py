@@ -24,6 +24,8 @@ class Scorer(ABC):
     name: ClassVar[str]
     higher_is_harder: ClassVar[bool] = True
     needs_labels: ClassVar[bool] = False
+    #: Reads labels when the data has them, without needing them (e.g. ngram_coverage ranks within each class).
+    uses_labels: ClassVar[bool] = False
     #: Strategy ``select`` uses when the caller names none (e.g. semdedup keeps the least redundant rows).
     default_strategy: ClassVar[str] = "hard"
 

@@ -47,7 +47,10 @@ METHODS: dict[str, tuple[str, str]] = {
     "prototype": ("prototype", "hard"),
     "semdedup": ("semdedup", "hard"),
     "ccs_el2n": ("el2n", "ccs"),
+    "ngram_coverage": ("ngram_coverage", "hard"),
 }
+#: scorers that read text: skipped on the image task.
+TEXT_SCORERS = frozenset({"ngram_coverage"})
 KEEPS = (0.1, 0.2, 0.3, 0.5, 0.7, 0.9, 1.0)
 QUICK_KEEPS = (0.1, 0.3, 1.0)
 ALPHA_GRID = (0.25, 0.5, 0.75, 0.9)
@@ -343,7 +346,8 @@ def validation_tasks(data_root: Path, datasets_wanted: list[str], families_wante
             perm = np.random.default_rng(777).permutation(task.y_train.size)
             val, train = perm[: perm.size // 10], perm[perm.size // 10:]
             yield dataclasses.replace(task, x_train=task.x_train[train], y_train=task.y_train[train],
-                                      x_test=task.x_train[val], y_test=task.y_train[val])
+                                      x_test=task.x_train[val], y_test=task.y_train[val],
+                                      scorer_data=task.scorer_data.select(train), embeddings=task.embeddings[train])
 
 
 def subset_epochs(family: dict[str, Any], n_rows: int, n_full: int, *, distill: bool = False) -> int:
@@ -403,6 +407,9 @@ def _scores(task: Task, scorer_name: str, seed: int) -> tuple[np.ndarray, bool]:
     if scorer_name in ("prototype", "semdedup"):
         s = get_scorer(scorer_name, seed=seed)
         return s.score_embeddings(task.embeddings), s.higher_is_harder
+    if scorer_name in TEXT_SCORERS:
+        s = get_scorer(scorer_name, seed=seed)
+        return s.score(task.scorer_data, text_column=task.scorer_column, label_column="label"), s.higher_is_harder
     s = get_scorer(scorer_name, proxy=task.config["proxy"], model=task.proxy_model, seed=seed, show_progress_bar=False)
     return s.score(task.scorer_data, text_column=task.scorer_column, label_column="label"), s.higher_is_harder
 
@@ -434,7 +441,7 @@ def run_seed(task: Task, seed: int, *, keeps: tuple[float, ...], methods: list[s
     score_cache: dict[str, tuple[np.ndarray, bool]] = {}
     for method in methods:
         scorer_name, strategy = METHODS[method]
-        if scorer_name in skipped:
+        if scorer_name in skipped or (scorer_name in TEXT_SCORERS and task.scorer_column != "text"):
             continue
         if scorer_name not in score_cache:
             t0 = time.perf_counter()
@@ -610,7 +617,8 @@ def summarize(task_results: dict[str, dict[str, Any]], *, keeps: tuple[float, ..
                            "columns": ["keep", *[f"alpha {a}" for a in alphas], "best alpha"], "rows": sweep_rows})
             claim3.append({"task": key, "best_alpha": {str(k): a for k, a in best_alpha.items()}})
         # plot
-        shown = [m for m in ("random", "el2n_hard", "ccs_el2n", "forgetting", "prototype", "semdedup") if m in present]
+        shown = [m for m in ("random", "el2n_hard", "ccs_el2n", "forgetting", "prototype", "semdedup", "ngram_coverage")
+                 if m in present]
         series = []
         for m in shown:
             for distill, style in ((True, "-o"), (False, "--x")):
@@ -762,7 +770,8 @@ def _run(args: argparse.Namespace, embedder: Any, datasets_wanted: list[str], fa
         "and, for the from-scratch families, min_step_share of the steps of full-data training (chosen on "
         "validation splits: eval/results/data/step_floor_tuning.json); options per family are in config.families.",
         "MNIST: the 10,000 images of the official test file, split once into train and test (the train images are "
-        "not in the shared data); prototype/semdedup on MNIST use raw pixels.",
+        "not in the shared data); prototype/semdedup on MNIST use raw pixels; ngram_coverage (greedy coverage of "
+        "word and bigram types, per class) runs on the text tasks only.",
         "Scores are recomputed per seed; EL2N and forgetting use a proxy of the student's family.",
         f"Each (task, seed) ran in one of {jobs} single-threaded worker process(es); a task's task_s is its "
         "workers' time summed over seeds, wall_s the whole run's wall-clock time.",
