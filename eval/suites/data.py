@@ -494,10 +494,14 @@ def _worker_init() -> None:
     torch.set_num_threads(1)
 
 
-def _expected_steps(task: Task) -> float:
-    """Optimisation steps of one full-data student: the unit-of-work size used to schedule the longest first."""
-    train = task.config["train"]
-    return task.y_train.size * train["epochs"] / train["batch_size"]
+def _expected_steps(task: Task) -> int:
+    """Optimisation steps of one method's students over the suite's keep fractions, with and without KD: the
+    unit-of-work size used to schedule the longest first. Counting the students (not one full-data run) puts the
+    from-scratch families, whose small subsets get full-data step budgets, before the cheap MiniLM heads."""
+    fam, n = task.config, task.y_train.size
+    batch = fam["train"]["batch_size"]
+    return sum(subset_epochs(fam, rows, n, distill=distill) * math.ceil(rows / batch)
+               for rows in (max(1, round(keep * n)) for keep in KEEPS) for distill in (False, True))
 
 
 def _pool(jobs: int) -> Any:

@@ -108,8 +108,8 @@ def test_issue_4_quick_run_on_fixtures_writes_consistent_results(tmp_path, monke
     monkeypatch.setattr(suite, "FAMILIES", tiny)
     monkeypatch.setattr(suite, "QUICK_ALPHA_GRID", (0.5,))
     args = argparse.Namespace(datasets="trec,mnist", families="minilm_linear,fasttext,cnn",
-                              methods="random,balanced,prototype,semdedup", seeds=1, seed=0, quick=True,
-                              data_root=FIXTURES, output_dir=tmp_path, jobs=2)
+                              methods="random,balanced,prototype,semdedup,ngram_coverage", seeds=1, seed=0,
+                              quick=True, data_root=FIXTURES, output_dir=tmp_path, jobs=2)
     results = suite.run(args, embedder=HashEmbedder())  # two spawned workers get the patched family config
     assert {"config", "verdicts", "tables", "plots", "runs", "alpha_sweep", "kd_gains", "goals", "timings"} <= set(
         results)
@@ -118,8 +118,9 @@ def test_issue_4_quick_run_on_fixtures_writes_consistent_results(tmp_path, monke
     for r in results["runs"]:
         assert 0.0 <= r["accuracy"] <= 1.0
         assert (r["alpha"] is None) == (not r["distill"])
-    n_pruned = 4 * 2 * 2  # methods x pruned fractions (0.1, 0.3) x {KD, no KD}
-    assert len(results["runs"]) == 3 * (n_pruned + 2)
+    n_pruned = 2 * 2  # pruned fractions (0.1, 0.3) x {KD, no KD}
+    assert len(results["runs"]) == 2 * (5 * n_pruned + 2) + (4 * n_pruned + 2)  # ngram_coverage: text tasks only
+    assert not [r for r in results["runs"] if r["dataset"] == "mnist" and r["method"] == "ngram_coverage"]
     mnist_full = [r["accuracy"] for r in results["runs"] if r["dataset"] == "mnist" and r["method"] == "full"]
     assert min(mnist_full) > 0.2  # 200 training images, briefly trained: still well above chance (0.1)
     path = save_results(results, tmp_path)
