@@ -93,6 +93,17 @@ def test_same_seed_same_selection_local_and_ray(planted, method, params):
     assert on_ray.report["parameters"]["engine"] == "ray"
 
 
+def test_driver_side_scorer_on_ray_reads_optional_labels_like_local():
+    # ngram_coverage is one sequential greedy pass: the ray engine runs it on the driver, with the labels
+    rng = np.random.default_rng(4)
+    texts = [" ".join(f"w{int(i)}" for i in rng.integers(0, 80, size=5)) for _ in range(90)]
+    ds = datasets.Dataset.from_dict({"text": texts, "label": [0] * 60 + [1] * 30})
+    local = datapruner.select_rows(ds, method="ngram_coverage", keep=0.3)
+    on_ray = datapruner.select_rows(ds, method="ngram_coverage", keep=0.3, engine="ray")
+    np.testing.assert_array_equal(on_ray.indices, local.indices)
+    assert on_ray.dataset["label"].count(1) == 9  # ranked within each class: the classes keep their shares
+
+
 @pytest.mark.slow
 def test_semdedup_groups_on_ray_match_local_and_find_the_planted_ones(planted):
     params = {"n_clusters": 6, "max_similarity": 0.99, "seed": 1}
