@@ -51,13 +51,14 @@ class HashingTokenizer:
             grams += [" ".join(words[i:i + n]) for i in range(len(words) - n + 1)]
         return grams
 
-    def _ids(self, text: str) -> list[int]:
+    def ids(self, text: str) -> list[int]:
+        """Return the hashed ids (in ``1..n_buckets-1``) of the first ``max_length`` tokens of ``text``."""
         ids = [zlib.crc32(g.encode("utf-8")) % (self.n_buckets - 1) + 1 for g in self.tokenize(text)]
         return ids[: self.max_length]
 
     def encode(self, texts: Iterable[str]) -> npt.NDArray[np.int64]:
         """Return padded ids ``(n_texts, longest)`` (at least 1 column; an empty text is all padding)."""
-        rows = [self._ids(t) for t in texts]
+        rows = [self.ids(t) for t in texts]
         width = max([1] + [len(r) for r in rows])
         out = np.zeros((len(rows), width), dtype=np.int64)
         for i, r in enumerate(rows):

@@ -123,7 +123,7 @@ class NgramCoverageScorer(Scorer):
             raise DataprunerError(f"method='ngram_coverage' needs text: column {text_column!r} has a "
                                   f"{type(texts[bad]).__name__} in row {bad}.")
         tokenizer = HashingTokenizer(n_buckets=self.n_buckets, ngrams=self.ngrams, max_length=1 << 30)
-        rows = [np.unique(np.asarray(tokenizer._ids(t), dtype=np.int64)) for t in texts]
+        rows = [np.unique(np.asarray(tokenizer.ids(t), dtype=np.int64)) for t in texts]
         labels = None
         if self.per_class and label_column is not None and label_column in dataset.column_names:
             labels = np.asarray(dataset[label_column])
@@ -143,7 +143,11 @@ class NgramCoverageScorer(Scorer):
             labels = np.asarray(labels)
             if labels.shape != (n,):
                 raise DataprunerError(f"labels must have shape ({n},), got shape {labels.shape}.")
-            groups = [np.flatnonzero(labels == c) for c in np.unique(labels)]
+            try:
+                classes = np.unique(labels)
+            except TypeError as err:  # e.g. None among the labels
+                raise DataprunerError(f"labels must be comparable values with none missing: {err}.") from err
+            groups = [np.flatnonzero(labels == c) for c in classes]
         scores = np.empty(n, dtype=np.float64)
         for members in groups:
             order = greedy_coverage_order([rows[i] for i in members], weights)

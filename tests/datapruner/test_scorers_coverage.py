@@ -91,3 +91,5 @@ def test_bad_data():
         NgramCoverageScorer().score(datasets.Dataset.from_dict({"text": [1.5, 2.5]}))
     with pytest.raises(DataprunerError, match="labels must have shape"):
         NgramCoverageScorer().score_ids([np.array([1]), np.array([2])], labels=[0])
+    with pytest.raises(DataprunerError, match="none missing"):
+        NgramCoverageScorer().score(datasets.Dataset.from_dict({"text": ["a", "b"], "label": ["x", None]}))
