@@ -12,8 +12,11 @@ and every keep fraction is a prefix of that ranking.
 With labels, the greedy pass runs inside each class and ranks are spread evenly over a class, so any keep fraction
 keeps every class in proportion (coverage within a class, not across labels).
 
-Measured on validation splits of SST-2, TREC and SUBJ with fastText students distilled on views
-(``scripts/tune_coverage.py``, ``eval/results/data/coverage_tuning.json``).
+Measured with fastText students distilled on views, keep 0.1 and 0.3: on validation splits of SST-2, TREC and
+SUBJ, 0.843 mean accuracy against 0.827 for random subsets (``scripts/tune_coverage.py``,
+``eval/results/data/coverage_tuning.json``); on the test sets (``python -m eval data``) it is the best method at
+keep 0.1 on SUBJ (90.3 against 89.8 for random) and SST-2 (76.6 against 76.4), and below random on TREC (84.6
+against 85.3).
 """
 from __future__ import annotations
 
