@@ -59,8 +59,7 @@ def main() -> None:
         part = [r for r in runs if r["distill"] == distill]
         summary[label] = suite.mean_accuracy(part, lambda r: f"{r['dataset']}/keep {r['keep']}",
                                              lambda r: r["candidate"])
-        summary[label]["mean"] = {c: float(np.mean([r["val_accuracy"] for r in part if r["candidate"] == c]))
-                                  for c in CANDIDATES}
+        summary[label].update(suite.mean_accuracy(part, lambda r: "mean", lambda r: r["candidate"]))
     write_json(args.out, {"command": "PYTHONPATH=. python scripts/tune_coverage.py --data-root "
                                      f"{args.data_root} --out {args.out}",
                           "candidates": CANDIDATES, "keeps": KEEPS, "seeds": SEEDS, "summary": summary,

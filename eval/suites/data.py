@@ -407,10 +407,11 @@ def _scores(task: Task, scorer_name: str, seed: int) -> tuple[np.ndarray, bool]:
     if scorer_name in ("prototype", "semdedup"):
         s = get_scorer(scorer_name, seed=seed)
         return s.score_embeddings(task.embeddings), s.higher_is_harder
-    if scorer_name in TEXT_SCORERS:
+    if scorer_name in TEXT_SCORERS:  # read the text itself, no proxy model
         s = get_scorer(scorer_name, seed=seed)
-        return s.score(task.scorer_data, text_column=task.scorer_column, label_column="label"), s.higher_is_harder
-    s = get_scorer(scorer_name, proxy=task.config["proxy"], model=task.proxy_model, seed=seed, show_progress_bar=False)
+    else:
+        s = get_scorer(scorer_name, proxy=task.config["proxy"], model=task.proxy_model, seed=seed,
+                       show_progress_bar=False)
     return s.score(task.scorer_data, text_column=task.scorer_column, label_column="label"), s.higher_is_harder
 
 
