@@ -3,12 +3,14 @@
     PYTHONPATH=. python scripts/tune_kd_steps.py --data-root ../shared/data --out eval/results/data/kd_steps_tuning.json
 
 For SST-2, TREC and SUBJ, 10% of the *training* rows (fixed seed) are held out as validation; the test sets are never
-read. Random subsets (keep 0.1 and 0.3, two seeds) train fastText students for ``share`` x the optimisation steps of
-full-data training, with distillation on views (the family's views) and, as a control, without distillation: if
-more steps helped the students without a teacher as much, the gain would be the schedule's, not the teacher's.
+read. Random subsets (keep 0.1 and 0.3 unless ``--keeps``; two seeds) train fastText students for ``share`` x the
+optimisation steps of full-data training, with distillation on views (the family's views) and, as a control, without
+distillation (``--no-control`` skips it): if more steps helped the students without a teacher as much, the gain would
+be the schedule's, not the teacher's.
 """
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import json
 import time
@@ -25,20 +27,35 @@ KEEPS = (0.1, 0.3)
 SEEDS = (0, 1)
 
 
+def _floats(text: str) -> tuple[float, ...]:
+    return tuple(float(v) for v in text.split(","))
+
+
+def _add_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--keeps", type=_floats, default=KEEPS, help="comma-separated kept fractions")
+    parser.add_argument("--shares", type=_floats, default=SHARES, help="comma-separated step shares")
+    parser.add_argument("--no-control", dest="control", action="store_false",
+                        help="skip the students without distillation")
+    parser.add_argument("--kd-batch-size", type=int, default=None, help="batch size of the distilled students")
+    parser.add_argument("--kd-learning-rate", type=float, default=None, help="learning rate of the distilled students")
+
+
 def main() -> None:
-    args = suite.tuning_args(__doc__.splitlines()[0])
+    args = suite.tuning_args(__doc__.splitlines()[0], _add_options)
+    kd_train = {k: v for k, v in (("batch_size", args.kd_batch_size), ("learning_rate", args.kd_learning_rate))
+                if v is not None}
     runs = []
     for base in suite.validation_tasks(args.data_root, args.datasets.split(","), ["fasttext"]):
         n_train = base.y_train.size
         for seed in SEEDS:
             _, teacher = suite._train_eval(base, np.arange(n_train), seed=seed)
-            for keep in KEEPS:
+            for keep in args.keeps:
                 idx = select_indices(np.random.default_rng(seed).random(n_train), keep=keep, strategy="hard",
                                      seed=seed)
-                for share in SHARES:
+                for share in args.shares:
                     probe = dataclasses.replace(base, config={**base.config, "min_step_share": share,
-                                                             "kd_step_share": share})
-                    for distill in (True, False):
+                                                             "kd_step_share": share, "kd_train": kd_train})
+                    for distill in (True, False) if args.control else (True,):
                         started = time.perf_counter()
                         acc, _ = suite._train_eval(probe, idx, seed=seed, teacher=teacher if distill else None,
                                                    alpha=default_alpha(keep) if distill else 0.0)
@@ -49,13 +66,17 @@ def main() -> None:
     means = suite.mean_accuracy(
         runs, lambda r: f"{r['dataset']}/keep {r['keep']}/{'KD on views' if r['distill'] else 'no KD'}",
         lambda r: str(r["share"]))
+    kinds = ("KD on views", "no KD") if args.control else ("KD on views",)
     by_share = {kind: {str(s): float(np.mean([d[str(s)] for k, d in means.items() if k.endswith(kind)]))
-                       for s in SHARES} for kind in ("KD on views", "no KD")}
+                       for s in args.shares} for kind in kinds}
+    options = "".join(f" --{name} {','.join(map(str, value))}" for name, value, default in
+                      (("keeps", args.keeps, KEEPS), ("shares", args.shares, SHARES)) if value != default)
+    options += "".join(f" --kd-{key.replace('_', '-')} {value}" for key, value in kd_train.items())
     write_json(args.out, {"command": "PYTHONPATH=. python scripts/tune_kd_steps.py --data-root "
                                      f"{args.data_root} --out {args.out}" + (
                                          f" --datasets {args.datasets}" if args.datasets != ",".join(suite.DATASETS)
-                                         else ""),
-                          "shares": SHARES, "keeps": KEEPS, "seeds": SEEDS, "summary": means,
+                                         else "") + options + ("" if args.control else " --no-control"),
+                          "shares": args.shares, "keeps": args.keeps, "seeds": SEEDS, "kd_train": kd_train, "summary": means,
                           "mean_val_accuracy_by_share": by_share, "runs": runs}, indent=1)
     print(json.dumps(means, indent=1), "\nmean by share:", json.dumps(by_share, indent=1))
 
