@@ -796,7 +796,9 @@ def _run(args: argparse.Namespace, embedder: Any, datasets_wanted: list[str], fa
         "validation splits: eval/results/data/kd_views_tuning.json); runs without KD train on the rows as they are.",
         "Students train for the family's epochs, raised on small subsets to at least min_steps optimisation steps "
         "and, for the from-scratch families, min_step_share of the steps of full-data training (chosen on "
-        "validation splits: eval/results/data/step_floor_tuning.json); options per family are in config.families.",
+        "validation splits: eval/results/data/step_floor_tuning.json); distilled fastText students train in "
+        "batches of 256 for 4x the full-data steps at keep 0.1 and 2x above (kd_train, kd_step_share; "
+        "eval/results/data/kd_schedule_tuning.json); options per family are in config.families.",
         "MNIST: the 10,000 images of the official test file, split once into train and test (the train images are "
         "not in the shared data); prototype/semdedup on MNIST use raw pixels; ngram_coverage (greedy coverage of "
         "word and bigram types, per class) runs on the text tasks only.",

@@ -151,3 +151,16 @@ def test_subset_epochs_give_small_subsets_a_share_of_full_training_steps() -> No
     assert suite.subset_epochs(patient, 100, 1000, distill=True) == 4 * epochs  # share 2.0 instead of 0.5
     assert suite.subset_epochs(patient, 100, 1000) == epochs  # the share for distilled students only
     assert suite.subset_epochs(family, 100, 1000, distill=True) == epochs  # no kd_step_share: min_step_share
+
+
+def test_kd_step_share_bands_and_kd_train_options_apply_to_distilled_students_only() -> None:
+    family = {"train": {"epochs": 10, "batch_size": 10, "learning_rate": 0.1}, "min_steps": 5, "min_step_share": 1.0,
+              "kd_train": {"batch_size": 40, "learning_rate": 0.4}, "kd_step_share": ((0.1, 4.0), (1.0, 2.0))}
+    assert suite.train_options(family) == family["train"]
+    assert suite.train_options(family, distill=True) == {"epochs": 10, "batch_size": 40, "learning_rate": 0.4}
+    # keep 0.1 (100 of 1000 rows) falls in the first band: 4x the 250 full-data steps at batch 40 = 1000 steps of 3
+    assert suite.subset_epochs(family, 100, 1000, distill=True) == 334
+    # keep 0.3 falls in the second band: 2x 250 = 500 steps, 8 per epoch
+    assert suite.subset_epochs(family, 300, 1000, distill=True) == 63
+    # without a teacher: the family's own batch and min_step_share, 1x 1000 steps of 10 per epoch
+    assert suite.subset_epochs(family, 100, 1000) == 100
