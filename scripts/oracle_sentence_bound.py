@@ -35,7 +35,10 @@ def main() -> None:
     rng = np.random.default_rng(args.seed)  # the suite's draw order: squad, then nq
     sets = {"squad": load_squad(args.data_root, titles, limit=LIMITS["squad"][0], rng=rng),
             "nq": load_nq(args.data_root, nq_rule, limit=LIMITS["nq"][0], rng=rng)}
-    n_tokens = lambda text: len(tokenizer(text, add_special_tokens=False)["input_ids"])  # noqa: E731
+
+    def n_tokens(text: str) -> int:
+        return len(tokenizer(text, add_special_tokens=False)["input_ids"])
+
     out = {"command": f"PYTHONPATH=. python scripts/oracle_sentence_bound.py --data-root {args.data_root} "
                       f"--out {args.out}", "threshold": pruner.default_threshold, "sets": {}}
     for name, examples in sets.items():
