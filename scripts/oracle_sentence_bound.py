@@ -44,16 +44,15 @@ def main() -> None:
     for name, examples in sets.items():
         oracle, model, model_gold, gold_share = [], [], [], []
         for ex in examples:
-            total = sum(n_tokens(p) for p in ex.passages)
-            g = ex.gold[0]
+            counts = [n_tokens(p) for p in ex.passages]
+            total, g = sum(counts), ex.gold[0]
             spans = split_sentences(ex.passages[g])
             keep = [(a, b) for a, b in spans if any(p == g and s < b and e > a for p, s, e in ex.answer_spans)]
             oracle.append(1 - sum(n_tokens(ex.passages[g][a:b]) for a, b in keep) / total)
-            gold_share.append(n_tokens(ex.passages[g]) / total)
-            results = pruner.prune(ex.question, ex.passages)
-            kept = [n_tokens(r.pruned) for r in results]
+            gold_share.append(counts[g] / total)
+            kept = [n_tokens(r.pruned) for r in pruner.prune(ex.question, ex.passages)]
             model.append(1 - sum(kept) / total)
-            model_gold.append(1 - kept[g] / n_tokens(ex.passages[g]))
+            model_gold.append(1 - kept[g] / counts[g])
         out["sets"][name] = {"n": len(examples), "oracle_tokens_removed": float(np.mean(oracle)),
                              "gold_passage_token_share": float(np.mean(gold_share)),
                              "model_tokens_removed": float(np.mean(model)),
