@@ -36,8 +36,8 @@ VIEW_DEFAULTS: dict[str, tuple[str, float]] = {"fasttext": ("ngram_dropout", 0.8
 def ngram_dropout(max_rate: float = 0.8) -> ViewFn:
     """Return a view of padded token ids: each row drops every id with its own rate drawn from U(0, max_rate).
 
-    Kept ids are packed to the left (padding id 0 at the end), as :class:`~datapruner.models.FastTextClassifier`
-    expects; a row never loses all its ids.
+    Dropped ids become padding (id 0) in place, which :class:`~datapruner.models.FastTextClassifier` ignores
+    wherever it sits; a row never loses all its ids.
 
     Example:
         >>> import torch
@@ -57,8 +57,7 @@ def ngram_dropout(max_rate: float = 0.8) -> ViewFn:
         kept = present & (torch.rand(ids.shape, generator=generator) >= rate)
         emptied = ~kept.any(dim=1)
         kept[emptied] = present[emptied]
-        order = torch.argsort((~kept).to(torch.int8), dim=1, stable=True)  # kept ids first, in their order
-        return torch.gather(torch.where(kept, ids, torch.zeros_like(ids)), 1, order)
+        return torch.where(kept, ids, torch.zeros_like(ids))
 
     return view
 

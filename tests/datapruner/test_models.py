@@ -56,12 +56,16 @@ def test_hashing_tokenizer_is_stable_and_pads():
     assert (ids[1] == 0).all() and (ids > 0).sum(axis=1).tolist() == [3, 0, 5]
 
 
-def test_fasttext_ignores_padding():
+def test_fasttext_pools_the_mean_of_its_ids_and_ignores_padding_wherever_it_is():
     model = build_model("fasttext", n_classes=2, n_buckets=50, seed=0)
-    short = torch.tensor([[4, 9, 11]])
-    padded = torch.tensor([[4, 9, 11, 0, 0, 0]])
-    assert torch.allclose(model(short), model(padded))
     assert isinstance(model, FastTextClassifier)
+    table, linear = model.embedding.weight.detach(), model.linear
+    batch = torch.tensor([[4, 9, 11, 0, 0, 0], [0, 4, 0, 9, 11, 0], [7, 0, 0, 0, 0, 0], [0, 0, 0, 0, 0, 0]])
+    expected = torch.stack([table[[4, 9, 11]].mean(0), table[[4, 9, 11]].mean(0), table[7],
+                            torch.zeros(table.shape[1])])  # an all-padding row pools to zeros
+    with torch.no_grad():
+        assert torch.allclose(model(batch), linear(expected), atol=1e-6)
+        assert torch.allclose(model(torch.tensor([[4, 9, 11]])), model(batch[:1]))
 
 
 def test_fit_classifier_learns_and_is_deterministic():

@@ -14,15 +14,14 @@ from datapruner.training.views import make_views, ngram_dropout, random_shift
 from tests.datapruner._train_data import mnist_arrays, one_torch_thread, sentconv_rows  # noqa: F401
 
 
-def test_ngram_dropout_drops_ids_keeps_order_packs_left_and_never_empties_a_row():
+def test_ngram_dropout_drops_ids_in_place_and_never_empties_a_row():
     ids = torch.tensor([[4, 5, 6, 7, 8, 9, 0, 0], [3, 0, 0, 0, 0, 0, 0, 0], [1, 2, 3, 4, 5, 6, 7, 8]] * 50)
     out = ngram_dropout(0.9)(ids, torch.Generator().manual_seed(0))
     assert out.shape == ids.shape and out.dtype == ids.dtype
     dropped = 0
     for row_in, row_out in zip(ids.tolist(), out.tolist()):
         kept = [i for i in row_out if i != 0]
-        assert kept and kept == [i for i in row_in if i in set(kept)]  # a subsequence, order kept
-        assert row_out == kept + [0] * (len(row_out) - len(kept))  # padding only at the end
+        assert kept and all(o in (i, 0) for i, o in zip(row_in, row_out))  # each id kept where it was, or 0
         dropped += sum(1 for i in row_in if i != 0) - len(kept)
     assert dropped > 0.2 * int((ids != 0).sum())  # rates drawn from U(0, 0.9): about 45% dropped on average
     assert torch.equal(ngram_dropout(0.0)(ids, torch.Generator().manual_seed(0)), ids)
