@@ -21,6 +21,7 @@ import gzip
 import json
 import re
 import string
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -123,15 +124,18 @@ def _shuffle(passages: list[str], gold: list[int], rng: np.random.Generator) -> 
     return [passages[i] for i in order], sorted(new_of_old[g] for g in gold), order
 
 
-def load_squad(data_root: Path, titles: list[str], *, limit: int | None, rng: np.random.Generator) -> list[Example]:
-    """SQuAD v1.1 dev questions of the held-out articles, 1 gold + 4 distractor paragraphs each."""
+def load_squad(data_root: Path, titles: list[str], *, limit: int | None, rng: np.random.Generator,
+               exclude: Collection[str] = ()) -> list[Example]:
+    """SQuAD v1.1 dev questions of the held-out articles (except the questions in ``exclude``), 1 gold + 4
+    distractor paragraphs each."""
     data = _read_json(data_file(data_root, SQUAD_V1))["data"]
     wanted = set(titles)
     articles = [a for a in data if a["title"] in wanted]
     if not articles:
         raise EvalError(f"none of the held-out articles {sorted(wanted)[:3]}... is in {SQUAD_V1}.")
+    left_out = set(exclude)
     items = [(a_i, p_i, qa) for a_i, a in enumerate(articles) for p_i, p in enumerate(a["paragraphs"])
-             for qa in p["qas"] if qa.get("answers")]
+             for qa in p["qas"] if qa.get("answers") and qa["question"] not in left_out]
     picked = rng.permutation(len(items))[: limit or len(items)]
     examples = []
     for idx in sorted(picked.tolist()):
@@ -192,15 +196,18 @@ def _nq_heldout(records: list[dict[str, Any]], rule: Any) -> list[int]:
     return [i for i, r in enumerate(records) if r["question"] in wanted]
 
 
-def load_nq(data_root: Path, rule: Any, *, limit: int | None, rng: np.random.Generator) -> list[Example]:
-    """Held-out NQ-open oracle questions: the gold passage + 4 gold passages of other held-out questions."""
+def load_nq(data_root: Path, rule: Any, *, limit: int | None, rng: np.random.Generator,
+            exclude: Collection[str] = ()) -> list[Example]:
+    """Held-out NQ-open oracle questions (except the questions in ``exclude``, which are not used as distractors
+    either): the gold passage + 4 gold passages of other held-out questions."""
     path = data_file(data_root, NQ_ORACLE)
     try:
         with gzip.open(path, "rt", encoding="utf-8") as fh:
             records = [json.loads(line) for line in fh if line.strip()]
     except (OSError, ValueError) as err:
         raise EvalError(f"{path} could not be read: {err}") from err
-    pool = _nq_heldout(records, rule)
+    left_out = set(exclude)
+    pool = [i for i in _nq_heldout(records, rule) if records[i]["question"] not in left_out]
     pool = [i for i in pool if records[i]["ctxs"] and
             any(normalize_answer(a) and normalize_answer(a) in normalize_answer(records[i]["ctxs"][0]["text"])
                 for a in records[i]["answers"])]

@@ -26,6 +26,7 @@ threshold is chosen on validation data as the largest threshold whose has-answer
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import gzip
 import hashlib
 import json
@@ -45,7 +46,8 @@ from typing import Any, Sequence
 from ragprune.errors import RagpruneError
 from ragprune.sentence.splitter import span_index, split_sentences
 
-__all__ = ["main", "build_parser", "normalize_answer", "verify_checkpoint", "write_model_card"]
+__all__ = ["main", "build_parser", "normalize_answer", "verify_checkpoint", "write_model_card",
+           "calibration_questions"]
 
 logger = logging.getLogger("ragprune.train")
 
@@ -192,10 +194,37 @@ def split_squad_articles(titles: Sequence[str], *, n_validation: int, seed: int)
     return sorted(ordered[n_validation:]), sorted(ordered[:n_validation])
 
 
-def build_data(data_root: Path, tokenizer: Any, args: argparse.Namespace) -> dict[str, Any]:
-    """Read the shared data and return train examples, validation sets and the split record."""
-    win = _Windower(tokenizer, args.max_length)
-    rng = random.Random(f"data-{args.seed}")
+@dataclasses.dataclass
+class _Split:
+    """The shared data, read once, and the seeded held-out split drawn from it (no tokenizing: cheap to redo)."""
+
+    v1: list
+    v2: list
+    nq: list
+    hp: list
+    split_seed: int
+    train_titles: list[str]
+    train_set: set[str]
+    val_set: set[str]
+    by_article: dict[str, list[str]]
+    nq_val_idx: list[int]
+    nq_train_idx: list[int]
+    hp_val_idx: list[int]
+    hp_train_idx: list[int]
+
+    def record(self) -> dict[str, Any]:
+        """The split as saved in a checkpoint's config."""
+        return {
+            "squad_train_articles": sorted(self.train_set),
+            "validation_articles": sorted(self.val_set),
+            "nq_validation_questions": [self.nq[i]["question"] for i in self.nq_val_idx],
+            "hotpot_train_validation_ids": [self.hp[i]["_id"] for i in self.hp_val_idx],
+            "hotpot_dev_used": False,
+        }
+
+
+def _read_split(data_root: Path, args: argparse.Namespace) -> _Split:
+    """Read the shared data and draw the held-out split: SQuAD by article, NQ and HotpotQA train by record."""
     for rel in (SQUAD_V1, SQUAD_V2, NQ_ORACLE, HOTPOT_TRAIN):
         if not (data_root / rel).exists():
             raise RagpruneError(f"data_root={str(data_root)!r} has no {rel}: pass --data-root pointing at the shared data folder.")
@@ -210,7 +239,25 @@ def build_data(data_root: Path, tokenizer: Any, args: argparse.Namespace) -> dic
     if unknown_v2:  # never happens with the official files; keep the split total anyway
         logger.warning("SQuAD v2.0 articles missing from v1.1 go to validation: %s", unknown_v2)
         val_set.update(unknown_v2)
+    nq = _open_jsonl(data_root / NQ_ORACLE)
+    nq_order = list(range(len(nq)))
+    random.Random(f"nq-split-{split_seed}").shuffle(nq_order)
+    hp = _open_json(data_root / HOTPOT_TRAIN)
+    hp_order = list(range(len(hp)))
+    random.Random(f"hotpot-split-{split_seed}").shuffle(hp_order)
+    return _Split(v1=v1, v2=v2, nq=nq, hp=hp, split_seed=split_seed, train_titles=train_titles,
+                  train_set=train_set, val_set=val_set,
+                  by_article={art["title"]: [p["context"] for p in art["paragraphs"]] for art in v1},
+                  nq_val_idx=sorted(nq_order[: args.nq_validation]), nq_train_idx=nq_order[args.nq_validation:],
+                  hp_val_idx=sorted(hp_order[: args.hotpot_validation]),
+                  hp_train_idx=hp_order[args.hotpot_validation:])
 
+
+def build_data(data_root: Path, tokenizer: Any, args: argparse.Namespace) -> dict[str, Any]:
+    """Read the shared data and return train examples, validation sets and the split record."""
+    split = _read_split(data_root, args)
+    win = _Windower(tokenizer, args.max_length)
+    rng = random.Random(f"data-{args.seed}")
     train: list[dict] = []
     counts: dict[str, int] = {}
 
@@ -220,10 +267,7 @@ def build_data(data_root: Path, tokenizer: Any, args: argparse.Namespace) -> dic
             counts[ex["source"]] = counts.get(ex["source"], 0) + 1
 
     # SQuAD v1.1 (answerable) — train articles only.
-    by_article: dict[str, list[str]] = {}
-    for art in v1:
-        by_article[art["title"]] = [p["context"] for p in art["paragraphs"]]
-    train_paragraphs = [(art["title"], i, p) for art in v1 if art["title"] in train_set
+    train_paragraphs = [(art["title"], i, p) for art in split.v1 if art["title"] in split.train_set
                         for i, p in enumerate(art["paragraphs"])]
     for title, pi, para in train_paragraphs:
         ctx = para["context"]
@@ -236,27 +280,23 @@ def build_data(data_root: Path, tokenizer: Any, args: argparse.Namespace) -> dic
                 continue
             add(_windowed_examples(win, qa["question"], ctx, ranges, "squad_positive"))
         if qas and rng.random() < args.squad_same_article_negatives:
-            others = [c for j, c in enumerate(by_article[title]) if j != pi]
+            others = [c for j, c in enumerate(split.by_article[title]) if j != pi]
             if others:
                 add(_windowed_examples(win, qas[0]["question"], rng.choice(others), [],
                                        "squad_negative_same_article", negative_first_window_only=True))
         if qas and rng.random() < args.squad_other_article_negatives:
-            other_title = rng.choice([t for t in train_titles if t != title])
-            add(_windowed_examples(win, qas[-1]["question"], rng.choice(by_article[other_title]), [],
+            other_title = rng.choice([t for t in split.train_titles if t != title])
+            add(_windowed_examples(win, qas[-1]["question"], rng.choice(split.by_article[other_title]), [],
                                    "squad_negative_other_article", negative_first_window_only=True))
     # SQuAD v2.0 unanswerable — train articles only.
-    unans = [(q["question"], p["context"]) for art in v2 if art["title"] in train_set
+    unans = [(q["question"], p["context"]) for art in split.v2 if art["title"] in split.train_set
              for p in art["paragraphs"] for q in p["qas"] if q.get("is_impossible")]
     rng.shuffle(unans)
     for q, ctx in unans[: args.squad_unanswerable]:
         add(_windowed_examples(win, q, ctx, [], "squad_v2_unanswerable", negative_first_window_only=True))
 
-    # NQ oracle — seeded hold-out.
-    nq = _open_jsonl(data_root / NQ_ORACLE)
-    nq_order = list(range(len(nq)))
-    random.Random(f"nq-split-{split_seed}").shuffle(nq_order)
-    nq_val_idx = sorted(nq_order[: args.nq_validation])
-    nq_train_idx = nq_order[args.nq_validation:]
+    # NQ oracle — the questions the split did not hold out.
+    nq, nq_train_idx = split.nq, split.nq_train_idx
     hard = _nq_hard_negatives(nq, nq_train_idx[: args.nq_train], nq_train_idx, args.nq_hard_negatives)
     for i in nq_train_idx[: args.nq_train]:
         rec = nq[i]
@@ -273,13 +313,9 @@ def build_data(data_root: Path, tokenizer: Any, args: argparse.Namespace) -> dic
             add(_windowed_examples(win, rec["question"], nq[j]["ctxs"][0]["text"], [], "nq_hard_negative",
                                    negative_first_window_only=True))
 
-    # HotpotQA train sample — seeded hold-out; the dev file is never read.
-    hp = _open_json(data_root / HOTPOT_TRAIN)
-    hp_order = list(range(len(hp)))
-    random.Random(f"hotpot-split-{split_seed}").shuffle(hp_order)
-    hp_val_idx = sorted(hp_order[: args.hotpot_validation])
-    for i in hp_order[args.hotpot_validation:]:
-        rec = hp[i]
+    # HotpotQA train sample — the records the split did not hold out; the dev file is never read.
+    for i in split.hp_train_idx:
+        rec = split.hp[i]
         gold = _hotpot_paragraphs(rec)
         positives = [g for g in gold if g[2]]
         negatives = [g for g in gold if not g[2]]
@@ -289,12 +325,16 @@ def build_data(data_root: Path, tokenizer: Any, args: argparse.Namespace) -> dic
                                    "hotpot_supporting" if ranges else "hotpot_negative",
                                    negative_first_window_only=True))
 
-    # Validation sets.
-    vrng = random.Random(f"validation-{split_seed}")
-    val_paras = {t: by_article[t] for t in sorted(val_set) if t in by_article}
+    return {"train": train, "counts": counts, "split": split.record(), "validation": _validation_sets(split, args)}
+
+
+def _validation_sets(split: _Split, args: argparse.Namespace) -> dict[str, list[dict]]:
+    """The validation questions of a split, each with its gold passage and 4 others (seeded, own random stream)."""
+    vrng = random.Random(f"validation-{split.split_seed}")
+    val_paras = {t: split.by_article[t] for t in sorted(split.val_set) if t in split.by_article}
     squad_val = []
-    for art in v1:
-        if art["title"] not in val_set:
+    for art in split.v1:
+        if art["title"] not in split.val_set:
             continue
         for pi, p in enumerate(art["paragraphs"]):
             for q in p["qas"]:
@@ -314,10 +354,11 @@ def build_data(data_root: Path, tokenizer: Any, args: argparse.Namespace) -> dic
                                    if a.get("answer_start", -1) >= 0}),
             "passages": [val_paras[title][pi]] + [val_paras[t][j] for t, j in picks],
         })
-    unans_val = [(q["question"], p["context"]) for art in v2 if art["title"] in val_set
+    unans_val = [(q["question"], p["context"]) for art in split.v2 if art["title"] in split.val_set
                  for p in art["paragraphs"] for q in p["qas"] if q.get("is_impossible")]
     vrng.shuffle(unans_val)
     unans_items = [{"question": q, "passages": [c]} for q, c in unans_val[: args.val_unanswerable]]
+    nq, nq_val_idx = split.nq, split.nq_val_idx
     nq_val_list = list(nq_val_idx)
     vrng.shuffle(nq_val_list)
     nq_items = []
@@ -332,21 +373,12 @@ def build_data(data_root: Path, tokenizer: Any, args: argparse.Namespace) -> dic
             "passages": [gold_ctx] + [nq[j]["ctxs"][0]["text"] for j in others],
         })
     hotpot_items = []
-    for i in hp_val_idx:
-        rec = hp[i]
+    for i in split.hp_val_idx:
+        rec = split.hp[i]
         paras = _hotpot_paragraphs(rec)
         hotpot_items.append({"question": rec["question"], "answers": [rec["answer"]],
                              "passages": [c for _, c, _ in paras], "sf_ranges": [r for _, _, r in paras]})
-    split = {
-        "squad_train_articles": sorted(train_set),
-        "validation_articles": sorted(val_set),
-        "nq_validation_questions": [nq[i]["question"] for i in nq_val_idx],
-        "hotpot_train_validation_ids": [hp[i]["_id"] for i in hp_val_idx],
-        "hotpot_dev_used": False,
-    }
-    return {"train": train, "counts": counts, "split": split,
-            "validation": {"squad": squad_items, "nq": nq_items, "squad_v2_unanswerable": unans_items,
-                           "hotpot": hotpot_items}}
+    return {"squad": squad_items, "nq": nq_items, "squad_v2_unanswerable": unans_items, "hotpot": hotpot_items}
 
 
 def _nq_hard_negatives(nq: Sequence[dict], questions: Sequence[int], pool: Sequence[int], k: int) -> dict[int, list[int]]:
@@ -924,22 +956,38 @@ def train(args: argparse.Namespace) -> dict:
     return full
 
 
-def rebuild_validation_data(config: dict, tokenizer: Any, data_root: str | os.PathLike[str]) -> dict:
-    """Rebuild a checkpoint's validation sets from ``data_root`` with the data options recorded in ``config``.
+def _recorded_split(config: dict, data_root: str | os.PathLike[str]) -> tuple[_Split, argparse.Namespace]:
+    """Redraw a checkpoint's held-out split from ``data_root`` with the data options recorded in ``config``.
 
     Raises:
-        RagpruneError: If the rebuilt split differs from the recorded one (another data folder or version).
+        RagpruneError: If the redrawn split differs from the recorded one (another data folder or version).
     """
     path = config.get("training", {}).get("output_dir", ".")
     args = build_parser().parse_args(["--output-dir", str(path)])
     for key, value in config["training"].items():
         if hasattr(args, key) and key not in ("output_dir", "data_root", "resume_dir"):
             setattr(args, key, value)
-    data = build_data(Path(data_root), tokenizer, args)
+    split = _read_split(Path(data_root), args)
+    record = split.record()
     for key in ("validation_articles", "nq_validation_questions", "hotpot_train_validation_ids"):
-        if data["split"][key] != config.get(key):
+        if record[key] != config.get(key):
             raise RagpruneError(f"data_root={str(data_root)!r} does not rebuild the recorded split ({key} differs).")
-    return data["validation"]
+    return split, args
+
+
+def rebuild_validation_data(config: dict, data_root: str | os.PathLike[str]) -> dict:
+    """Rebuild a checkpoint's validation sets from ``data_root`` (see :func:`_recorded_split`)."""
+    return _validation_sets(*_recorded_split(config, data_root))
+
+
+def calibration_questions(config: dict, data_root: str | os.PathLike[str]) -> dict[str, list[str]]:
+    """The SQuAD and NQ validation questions whose recall chose a checkpoint's default threshold.
+
+    An evaluation that reports recall at that threshold must leave these out, or it partly re-reads the data the
+    threshold was fitted to.
+    """
+    validation = rebuild_validation_data(config, data_root)
+    return {name: [item["question"] for item in validation[name]] for name in ("squad", "nq")}
 
 
 def verify_checkpoint(path: str | os.PathLike[str], data_root: str | os.PathLike[str], *,
@@ -965,7 +1013,7 @@ def verify_checkpoint(path: str | os.PathLike[str], data_root: str | os.PathLike
     model, tokenizer, config = load_pruner_model(path)
     if "training" not in config or "validation_metrics" not in config:
         raise RagpruneError(f"path={str(path)!r} records no training options or validation metrics to verify.")
-    data = rebuild_validation_data(config, tokenizer, data_root)
+    data = rebuild_validation_data(config, data_root)
     stored = config["validation_metrics"]
     recomputed = validate(model, tokenizer, data, max_length=config["max_length"],
                           target_recall=stored["target_recall"], batch_size=eval_batch_size,

@@ -45,7 +45,7 @@ def main() -> int:
     (args.out / "config.json").write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
     model, tokenizer, _ = load_pruner_model(args.out, device=args.device)
     t0 = time.time()
-    metrics = validate(model, tokenizer, rebuild_validation_data(config, tokenizer, args.data_root),
+    metrics = validate(model, tokenizer, rebuild_validation_data(config, args.data_root),
                        max_length=config["max_length"], target_recall=configs[0]["validation_metrics"]["target_recall"],
                        margin_se=configs[0]["validation_metrics"].get("margin_se", 0.0))
     config.update(threshold=metrics["threshold"], validation_metrics=metrics, validation_seconds=round(time.time() - t0, 1))

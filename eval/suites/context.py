@@ -2,9 +2,10 @@
 
 Data (under --data-root, none seen in training): SQuAD v1.1 dev articles the checkpoint held out, NQ-open
 oracle questions it held out, HotpotQA dev (first 53) and SQuAD v2.0 dev unanswerable questions of the held-out
-articles. Each question gets 5 passages (see eval/context_data.py). Metrics: tokens and characters removed,
-has-answer recall, answer-sentence recall, HotpotQA supporting-fact recall/precision, share of unanswerable
-questions fully pruned, reranking AUC, CPU latency per question with 5 passages, and float32 vs bfloat16 vs dynamic int8.
+articles; the SQuAD and NQ questions that chose the default threshold are left out. Each question gets 5
+passages (see eval/context_data.py). Metrics: tokens and characters removed, has-answer recall, answer-sentence
+recall, HotpotQA supporting-fact recall/precision, share of unanswerable questions fully pruned, reranking AUC,
+CPU latency per question with 5 passages, and float32 vs bfloat16 vs dynamic int8.
 """
 from __future__ import annotations
 
@@ -177,6 +178,30 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         return _run(args)
 
 
+def _calibration_questions(config: dict[str, Any], data_root: Any) -> dict[str, list[str]]:
+    """The SQuAD/NQ questions that chose the checkpoint's default threshold, to leave out of the evaluation; empty
+    for a checkpoint that records no training options (nothing to redraw them from)."""
+    from ragprune import RagpruneError
+    from ragprune.train import calibration_questions
+
+    if "training" not in config:
+        logger.warning("the checkpoint records no training options: its calibration questions stay in the data")
+        return {}
+    try:
+        return calibration_questions(config, data_root)
+    except RagpruneError as err:
+        raise EvalError(str(err)) from err
+
+
+def _heldout_note(n_articles: int, calibration: dict[str, list[str]]) -> str:
+    left_out = (f"those {len(calibration['squad'])} SQuAD and {len(calibration['nq'])} NQ questions are left out "
+                "here, as questions and as distractor passages (NQ), redrawn from the split the checkpoint records"
+                if calibration else "this checkpoint records no training options, so they could not be left out")
+    return (f"Held-out data from the checkpoint config: {n_articles} SQuAD articles and the NQ questions it held "
+            f"out, never trained on. The trainer chose the default threshold on some of them (its validation "
+            f"questions): {left_out}. HotpotQA dev was never read by the trainer.")
+
+
 def _run(args: argparse.Namespace) -> dict[str, Any]:
     import torch
 
@@ -205,9 +230,11 @@ def _run(args: argparse.Namespace) -> dict[str, Any]:
     titles, nq_rule = heldout_split(config)
     rng = np.random.default_rng(args.seed)
     t0 = time.perf_counter()
+    calibration = _calibration_questions(config, args.data_root)
     sets = {
-        "squad": load_squad(args.data_root, titles, limit=limit("squad"), rng=rng),
-        "nq": load_nq(args.data_root, nq_rule, limit=limit("nq"), rng=rng),
+        "squad": load_squad(args.data_root, titles, limit=limit("squad"), rng=rng,
+                            exclude=calibration.get("squad", ())),
+        "nq": load_nq(args.data_root, nq_rule, limit=limit("nq"), rng=rng, exclude=calibration.get("nq", ())),
         "hotpot": load_hotpot(args.data_root, limit=limit("hotpot"), rng=rng),
     }
     v2 = load_squad_v2(args.data_root, titles, limit=limit("squad_v2"), rng=rng)
@@ -401,14 +428,13 @@ def _run(args: argparse.Namespace) -> dict[str, Any]:
         "has-answer recall: SQuAD-normalised gold answer is a substring of the normalised concatenated pruned "
         "passages; HotpotQA yes/no answers are excluded from it. SF: a HotpotQA sentence counts as kept when "
         ">= 50% of its characters are kept.",
-        f"Held-out data from the checkpoint config: {len(titles)} SQuAD articles and the NQ questions it held out. "
-        "These were never trained on, but the trainer chose the default threshold on a subset of them (validation); "
-        "HotpotQA dev was never read by the trainer.",
+        _heldout_note(len(titles), calibration),
     ]
     return {
         "config": {"model": str(args.model) if args.model else "default checkpoint", "quick": quick,
                    "default_threshold": default_t, "thresholds": THRESHOLDS, "budgets": BUDGETS,
                    "max_length": pruner.max_length, "heldout_squad_articles": titles,
+                   "calibration_questions_left_out": {k: len(v) for k, v in calibration.items()} or None,
                    "n_examples": {**{k: len(v) for k, v in sets.items()}, "squad_v2": len(v2)}},
         "seed": args.seed,
         "metrics": metrics,

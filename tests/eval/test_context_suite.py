@@ -76,6 +76,31 @@ def test_quick_run_writes_complete_results(tmp_path: Path, tiny_checkpoint: Path
     assert (out / "results.md").read_text() == render_markdown(results)
 
 
+def test_loaders_leave_out_the_calibration_questions() -> None:
+    from eval.context_data import load_nq, load_squad
+
+    titles, nq_rule = ["Oxygen", "Rhine", "Warsaw"], {"start": 10}
+    squad = load_squad(DATA, titles, limit=None, rng=np.random.default_rng(0))
+    nq = load_nq(DATA, nq_rule, limit=None, rng=np.random.default_rng(0))
+    left_out = {"squad": {ex.question for ex in squad[::3]}, "nq": {ex.question for ex in nq[::3]}}
+    squad_rest = load_squad(DATA, titles, limit=None, rng=np.random.default_rng(0), exclude=left_out["squad"])
+    nq_rest = load_nq(DATA, nq_rule, limit=None, rng=np.random.default_rng(0), exclude=left_out["nq"])
+    assert {ex.question for ex in squad_rest} == {ex.question for ex in squad} - left_out["squad"]
+    assert {ex.question for ex in nq_rest} == {ex.question for ex in nq} - left_out["nq"]
+    nq_gold = {ex.question: ex.passages[ex.gold[0]] for ex in nq}
+    left_out_passages = {nq_gold[q] for q in left_out["nq"]}
+    assert not any(p in left_out_passages for ex in nq_rest for p in ex.passages)  # not even as distractors
+
+
+def test_calibration_questions_need_a_trainer_checkpoint_and_its_data() -> None:
+    from eval.suites.context import _calibration_questions
+
+    assert _calibration_questions({"threshold": 0.5}, DATA) == {}  # no training record: nothing to redraw
+    train_data = Path(__file__).resolve().parents[1] / "fixtures" / "ragprune_train"
+    with pytest.raises(EvalError, match="does not rebuild the recorded split"):
+        _calibration_questions({"training": {}, "validation_articles": ["Not an article"]}, train_data)
+
+
 def test_missing_data_root_is_one_line_error(tmp_path: Path, tiny_checkpoint: Path,
                                              capsys: pytest.CaptureFixture[str]) -> None:
     code = main(["context", "--quick", "--data-root", str(tmp_path / "nothing"), "--model", str(tiny_checkpoint),

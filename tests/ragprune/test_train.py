@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from ragprune.errors import RagpruneError
 from ragprune.sentence.model import load_pruner_model
 from ragprune.train import build_data, build_parser, encode_examples, main, normalize_answer, split_squad_articles
 
@@ -150,6 +151,25 @@ def test_verify_recomputes_stored_metrics(tiny_run: tuple[int, Path], tmp_path: 
     config["validation_metrics"]["squad"]["tokens_removed"] += 0.01
     (copy / "config.json").write_text(json.dumps(config))
     assert main(["--verify", "--output-dir", str(copy), "--data-root", str(FIXTURE), "--num-threads", "1"]) == 1
+
+
+def test_calibration_questions_are_the_validation_questions_redrawn_without_tokenizing(tiny_run: tuple[int, Path]) \
+        -> None:
+    from ragprune.sentence.model import build_tiny_pruner_model
+    from ragprune.train import calibration_questions, rebuild_validation_data
+
+    _, out = tiny_run
+    config = json.loads((out / "config.json").read_text())
+    _, tokenizer = build_tiny_pruner_model()
+    args = build_parser().parse_args(TINY + ["--output-dir", "unused"])
+    validation = build_data(FIXTURE, tokenizer, args)["validation"]
+    assert rebuild_validation_data(config, FIXTURE) == validation  # the same sets as training drew, passages included
+    questions = calibration_questions(config, FIXTURE)
+    assert questions == {name: [it["question"] for it in validation[name]] for name in ("squad", "nq")}
+    assert (len(questions["squad"]), len(questions["nq"])) == (10, 5)  # --val-squad 10, --val-nq 5
+    assert set(questions["nq"]) <= set(config["nq_validation_questions"])
+    with pytest.raises(RagpruneError, match="does not rebuild the recorded split"):
+        calibration_questions({**config, "validation_articles": ["Not an article"]}, FIXTURE)
 
 
 def test_nq_hard_negatives_are_the_closest_passages_without_the_answer() -> None:
