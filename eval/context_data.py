@@ -237,7 +237,8 @@ def load_hotpot(data_root: Path, *, limit: int | None, rng: np.random.Generator)
         rec = records[r_i]
         support = {(t, int(s)) for t, s in rec["supporting_facts"]}
         titles = [t for t, _ in rec["context"]]
-        gold_titles = [t for t in dict.fromkeys(t for t, _ in support) if t in titles]
+        # supporting titles in file order (not the set's, whose order changes with PYTHONHASHSEED between runs)
+        gold_titles = [t for t in dict.fromkeys(t for t, _ in rec["supporting_facts"]) if t in titles]
         distractors = [t for t in titles if t not in gold_titles]
         chosen = rng.choice(len(distractors), size=min(N_PASSAGES - len(gold_titles), len(distractors)),
                             replace=False).tolist()

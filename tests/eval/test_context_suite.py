@@ -92,6 +92,20 @@ def test_loaders_leave_out_the_calibration_questions() -> None:
     assert not any(p in left_out_passages for ex in nq_rest for p in ex.passages)  # not even as distractors
 
 
+def test_hotpot_examples_do_not_depend_on_the_string_hash_seed() -> None:
+    import subprocess
+    import sys
+
+    code = ("import numpy as np, pathlib; from eval.context_data import load_hotpot; "
+            f"exs = load_hotpot(pathlib.Path({str(DATA)!r}), limit=None, rng=np.random.default_rng(0)); "
+            "print([ex.passages for ex in exs])")
+    root = Path(__file__).resolve().parents[2]
+    outputs = {subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, check=True,
+                              env={"PATH": "", "PYTHONPATH": str(root), "PYTHONHASHSEED": seed}).stdout
+               for seed in ("1", "2", "3")}
+    assert len(outputs) == 1 and len(next(iter(outputs))) > 100
+
+
 def test_calibration_questions_need_a_trainer_checkpoint_and_its_data() -> None:
     from eval.suites.context import _calibration_questions
 
