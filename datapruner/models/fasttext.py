@@ -86,16 +86,14 @@ class FastTextClassifier(nn.Module):
         super().__init__()
         self.n_classes, self.n_buckets, self.dim, self.dropout_p = int(n_classes), int(n_buckets), int(dim), float(dropout)
         self.embedding = nn.EmbeddingBag(self.n_buckets, self.dim, mode="mean", sparse=True)
-        nn.init.uniform_(self.embedding.weight, -1.0 / self.dim, 1.0 / self.dim)
-        with torch.no_grad():
-            self.embedding.weight[0].zero_()
+        nn.init.uniform_(self.embedding.weight, -1.0 / self.dim, 1.0 / self.dim)  # row 0 (padding) is never read
         self.dropout = nn.Dropout(self.dropout_p)
         self.linear = nn.Linear(self.dim, self.n_classes)
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
         """Return logits ``(batch, n_classes)``."""
         mask = ids != 0
-        offsets = torch.zeros(ids.shape[0], dtype=torch.int64)
+        offsets = torch.zeros(ids.shape[0], dtype=torch.int64, device=ids.device)
         offsets[1:] = mask.sum(dim=1).cumsum(0)[:-1]  # bag i starts after the ids of rows 0..i-1
         pooled = self.embedding(ids[mask], offsets)  # an empty bag (all padding) pools to zeros
         return self.linear(self.dropout(pooled))
