@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import logging
 import re
 import string
 from collections.abc import Collection
@@ -32,7 +33,9 @@ from eval.data_root import data_file
 from eval.errors import EvalError
 
 __all__ = ["Example", "normalize_answer", "load_squad", "load_nq", "load_hotpot", "load_squad_v2", "heldout_split",
-           "N_PASSAGES"]
+           "calibration_questions", "N_PASSAGES"]
+
+logger = logging.getLogger(__name__)
 
 N_PASSAGES = 5
 SQUAD_V1 = "squad/squad_v1.1_dev.json.gz"
@@ -103,6 +106,22 @@ def heldout_split(config: dict[str, Any]) -> tuple[list[str], Any]:
             nq = config[key]
             break
     return list(titles), nq
+
+
+def calibration_questions(config: dict[str, Any], data_root: Path) -> dict[str, list[str]]:
+    """The SQuAD/NQ questions that chose the checkpoint's default threshold, to leave out of the evaluation
+    (redrawn by :func:`ragprune.train.calibration_questions`); empty for a checkpoint that records no training
+    options, since there is nothing to redraw them from."""
+    from ragprune import RagpruneError
+    from ragprune.train import calibration_questions as redraw
+
+    if "training" not in config:
+        logger.warning("the checkpoint records no training options: its calibration questions stay in the data")
+        return {}
+    try:
+        return redraw(config, data_root)
+    except RagpruneError as err:
+        raise EvalError(str(err)) from err
 
 
 def _answer_spans(context: str, answers: list[str], passage: int) -> list[tuple[int, int, int]]:

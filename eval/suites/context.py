@@ -178,21 +178,6 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         return _run(args)
 
 
-def _calibration_questions(config: dict[str, Any], data_root: Any) -> dict[str, list[str]]:
-    """The SQuAD/NQ questions that chose the checkpoint's default threshold, to leave out of the evaluation; empty
-    for a checkpoint that records no training options (nothing to redraw them from)."""
-    from ragprune import RagpruneError
-    from ragprune.train import calibration_questions
-
-    if "training" not in config:
-        logger.warning("the checkpoint records no training options: its calibration questions stay in the data")
-        return {}
-    try:
-        return calibration_questions(config, data_root)
-    except RagpruneError as err:
-        raise EvalError(str(err)) from err
-
-
 def _heldout_note(n_articles: int, calibration: dict[str, list[str]]) -> str:
     left_out = (f"those {len(calibration['squad'])} SQuAD and {len(calibration['nq'])} NQ questions are left out "
                 "here, as questions and as distractor passages (NQ), redrawn from the split the checkpoint records"
@@ -205,7 +190,8 @@ def _heldout_note(n_articles: int, calibration: dict[str, list[str]]) -> str:
 def _run(args: argparse.Namespace) -> dict[str, Any]:
     import torch
 
-    from eval.context_data import heldout_split, load_hotpot, load_nq, load_squad, load_squad_v2
+    from eval.context_data import (calibration_questions, heldout_split, load_hotpot, load_nq, load_squad,
+                                   load_squad_v2)
     from eval.context_methods import (auc, bm25_scores, embedding_scores, evaluate, prepare, random_scores,
                                       select_budget, select_threshold)
     from ragprune import ContextPruner, RagpruneError
@@ -230,7 +216,7 @@ def _run(args: argparse.Namespace) -> dict[str, Any]:
     titles, nq_rule = heldout_split(config)
     rng = np.random.default_rng(args.seed)
     t0 = time.perf_counter()
-    calibration = _calibration_questions(config, args.data_root)
+    calibration = calibration_questions(config, args.data_root)
     sets = {
         "squad": load_squad(args.data_root, titles, limit=limit("squad"), rng=rng,
                             exclude=calibration.get("squad", ())),

@@ -107,12 +107,12 @@ def test_hotpot_examples_do_not_depend_on_the_string_hash_seed() -> None:
 
 
 def test_calibration_questions_need_a_trainer_checkpoint_and_its_data() -> None:
-    from eval.suites.context import _calibration_questions
+    from eval.context_data import calibration_questions
 
-    assert _calibration_questions({"threshold": 0.5}, DATA) == {}  # no training record: nothing to redraw
+    assert calibration_questions({"threshold": 0.5}, DATA) == {}  # no training record: nothing to redraw
     train_data = Path(__file__).resolve().parents[1] / "fixtures" / "ragprune_train"
     with pytest.raises(EvalError, match="does not rebuild the recorded split"):
-        _calibration_questions({"training": {}, "validation_articles": ["Not an article"]}, train_data)
+        calibration_questions({"training": {}, "validation_articles": ["Not an article"]}, train_data)
 
 
 def test_missing_data_root_is_one_line_error(tmp_path: Path, tiny_checkpoint: Path,
