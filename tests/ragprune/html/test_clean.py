@@ -91,11 +91,16 @@ def test_large_page_is_linear() -> None:
     paragraph = "<div class='c'><p>Paragraph {i} has some words &amp; more words in it.</p><a href='x'>link</a></div>"
     small = "<html><body>" + "".join(paragraph.format(i=i) for i in range(2_000)) + "</body></html>"
     large = "<html><body>" + "".join(paragraph.format(i=i) for i in range(20_000)) + "</body></html>"
-    start = time.perf_counter()
-    clean_tree(parse_html(small))
-    t_small = time.perf_counter() - start
-    start = time.perf_counter()
-    out = serialize(clean_tree(parse_html(large)))
-    t_large = time.perf_counter() - start
-    assert "Paragraph 19999 has" in out
-    assert t_large < 30 * max(t_small, 0.01)  # 10x the size, far from 100x (quadratic)
+
+    def best_seconds(html: str, repeats: int) -> float:  # the best of a few runs: robust to a busy shared CPU
+        times = []
+        for _ in range(repeats):
+            start = time.perf_counter()
+            serialize(clean_tree(parse_html(html)))
+            times.append(time.perf_counter() - start)
+        return min(times)
+
+    assert "Paragraph 19999 has" in serialize(clean_tree(parse_html(large)))
+    # 10x the size: about 14x the time measured here (a one-shot timing once reached 30x on a busy CPU), far from
+    # the 100x of a quadratic pass
+    assert best_seconds(large, 2) < 30 * max(best_seconds(small, 3), 0.01)
