@@ -33,7 +33,7 @@ from eval.data_root import data_file
 from eval.errors import EvalError
 
 __all__ = ["Example", "normalize_answer", "load_squad", "load_nq", "load_hotpot", "load_squad_v2", "heldout_split",
-           "calibration_questions", "N_PASSAGES"]
+           "calibration_questions", "load_heldout_qa", "N_PASSAGES"]
 
 logger = logging.getLogger(__name__)
 
@@ -122,6 +122,18 @@ def calibration_questions(config: dict[str, Any], data_root: Path) -> dict[str, 
         return redraw(config, data_root)
     except RagpruneError as err:
         raise EvalError(str(err)) from err
+
+
+def load_heldout_qa(data_root: Path, config: dict[str, Any], *, limits: dict[str, int | None],
+                    rng: np.random.Generator) -> tuple[dict[str, list[Example]], dict[str, list[str]]]:
+    """The context suite's SQuAD and NQ questions, drawn from ``rng`` in the suite's order (SQuAD, then NQ), with
+    the checkpoint's calibration questions left out; returns ``(sets, calibration questions)``."""
+    titles, nq_rule = heldout_split(config)
+    calibration = calibration_questions(config, data_root)
+    sets = {"squad": load_squad(data_root, titles, limit=limits["squad"], rng=rng,
+                                exclude=calibration.get("squad", ())),
+            "nq": load_nq(data_root, nq_rule, limit=limits["nq"], rng=rng, exclude=calibration.get("nq", ()))}
+    return sets, calibration
 
 
 def _answer_spans(context: str, answers: list[str], passage: int) -> list[tuple[int, int, int]]:

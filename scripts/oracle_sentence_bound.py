@@ -6,8 +6,8 @@
 The oracle keeps, in the gold passage only, the sentences (``ragprune``'s splitter) that hold a gold answer span, and
 drops every other sentence of the 5 passages. Its share of tokens removed is the ceiling for a sentence-level pruner
 at full has-answer recall; the shipped model's removal at its default threshold (``eval/results/context``) is set
-against it, split into the gold passage and the other four. Same questions as ``python -m eval context`` (same
-loaders, seed and limits, and the same calibration questions left out).
+against it, split into the gold passage and the other four. Same questions as ``python -m eval context``
+(``eval.context_data.load_heldout_qa`` with the suite's seed and limits).
 """
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from datapruner._atomic import write_json
-from eval.context_data import calibration_questions, heldout_split, load_nq, load_squad
+from eval.context_data import load_heldout_qa
 from eval.suites.context import LIMITS
 from ragprune import ContextPruner
 from ragprune.sentence.splitter import split_sentences
@@ -31,12 +31,8 @@ def main() -> None:
     args = parser.parse_args()
     pruner = ContextPruner()
     _, tokenizer, config = pruner._load()
-    titles, nq_rule = heldout_split(config)
-    rng = np.random.default_rng(args.seed)  # the suite's draw order: squad, then nq
-    left_out = calibration_questions(config, args.data_root)
-    sets = {"squad": load_squad(args.data_root, titles, limit=LIMITS["squad"][0], rng=rng,
-                                exclude=left_out.get("squad", ())),
-            "nq": load_nq(args.data_root, nq_rule, limit=LIMITS["nq"][0], rng=rng, exclude=left_out.get("nq", ()))}
+    sets, _ = load_heldout_qa(args.data_root, config, limits={k: LIMITS[k][0] for k in ("squad", "nq")},
+                              rng=np.random.default_rng(args.seed))
 
     def n_tokens(text: str) -> int:
         return len(tokenizer(text, add_special_tokens=False)["input_ids"])

@@ -190,8 +190,7 @@ def _heldout_note(n_articles: int, calibration: dict[str, list[str]]) -> str:
 def _run(args: argparse.Namespace) -> dict[str, Any]:
     import torch
 
-    from eval.context_data import (calibration_questions, heldout_split, load_hotpot, load_nq, load_squad,
-                                   load_squad_v2)
+    from eval.context_data import heldout_split, load_heldout_qa, load_hotpot, load_squad_v2
     from eval.context_methods import (auc, bm25_scores, embedding_scores, evaluate, prepare, random_scores,
                                       select_budget, select_threshold)
     from ragprune import ContextPruner, RagpruneError
@@ -213,16 +212,12 @@ def _run(args: argparse.Namespace) -> dict[str, Any]:
     except RagpruneError as err:
         raise EvalError(str(err)) from err
     default_t = pruner.default_threshold
-    titles, nq_rule = heldout_split(config)
+    titles, _ = heldout_split(config)
     rng = np.random.default_rng(args.seed)
     t0 = time.perf_counter()
-    calibration = calibration_questions(config, args.data_root)
-    sets = {
-        "squad": load_squad(args.data_root, titles, limit=limit("squad"), rng=rng,
-                            exclude=calibration.get("squad", ())),
-        "nq": load_nq(args.data_root, nq_rule, limit=limit("nq"), rng=rng, exclude=calibration.get("nq", ())),
-        "hotpot": load_hotpot(args.data_root, limit=limit("hotpot"), rng=rng),
-    }
+    sets, calibration = load_heldout_qa(args.data_root, config, limits={k: limit(k) for k in ("squad", "nq")},
+                                        rng=rng)
+    sets["hotpot"] = load_hotpot(args.data_root, limit=limit("hotpot"), rng=rng)
     v2 = load_squad_v2(args.data_root, titles, limit=limit("squad_v2"), rng=rng)
     preps = {name: prepare(exs, tokenizer) for name, exs in sets.items()}
     v2_preps = prepare(v2, tokenizer)
