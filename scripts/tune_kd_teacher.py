@@ -1,0 +1,97 @@
+"""Check the teacher side of the data suite's distillation on validation data only: temperature and teacher width.
+
+    PYTHONPATH=. python scripts/tune_kd_teacher.py --data-root ../shared/data --out eval/results/data/kd_temperature_tuning.json
+    PYTHONPATH=. python scripts/tune_kd_teacher.py --data-root ../shared/data --out eval/results/data/kd_teacher_width_check.json \
+        --datasets sst2,trec,subj --families fasttext --temperatures 2 --teacher-dims 16,64,128
+
+For every dataset x family of ``python -m eval data``, 10% of the *training* rows (fixed seed) are held out as
+validation; the test sets are never read. Teachers are trained on the other 90%; random subsets (keep 0.1 and 0.3, two
+seeds) train distilled students (alpha = default_alpha(keep), the family's network, views and schedule) for each
+candidate: a temperature, and for fastText optionally a teacher embedding width other than the student's (the seed
+paper reports that at small kept fractions a teacher smaller than the student can help and a larger one can hurt).
+The JSON lists mean validation accuracy per candidate, per cell and per family.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import time
+from collections.abc import Callable
+
+import numpy as np
+
+from datapruner._atomic import write_json
+from datapruner.selection import select_indices
+from datapruner.training.distill import default_alpha
+from eval.suites import data as suite
+
+TEMPERATURES = (1.0, 2.0, 4.0)
+KEEPS = (0.1, 0.3)
+SEEDS = (0, 1)
+
+
+def _numbers(kind: type) -> Callable[[str], tuple]:
+    return lambda text: tuple(kind(v) for v in text.split(","))
+
+
+def _add_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--families", default=",".join(suite.FAMILIES), help="comma-separated families")
+    parser.add_argument("--temperatures", type=_numbers(float), default=TEMPERATURES,
+                        help="comma-separated distillation temperatures")
+    parser.add_argument("--teacher-dims", type=_numbers(int), default=(),
+                        help="comma-separated fastText teacher embedding widths (default: the student's only)")
+
+
+def _teacher_task(probe: suite.Task, dim: int | None) -> suite.Task:
+    if dim is None:
+        return probe
+    return dataclasses.replace(probe, config={**probe.config, "network": {**probe.config["network"], "dim": dim}})
+
+
+def main() -> None:
+    args = suite.tuning_args(__doc__.splitlines()[0], _add_options)
+    runs = []
+    for probe in suite.validation_tasks(args.data_root, args.datasets.split(","), args.families.split(",")):
+        dims = (args.teacher_dims or (None,)) if probe.family == "fasttext" else (None,)
+        for seed in SEEDS:
+            for dim in dims:
+                full_acc, teacher = suite._train_eval(_teacher_task(probe, dim), np.arange(probe.y_train.size),
+                                                      seed=seed)
+                for keep in KEEPS:
+                    idx = select_indices(np.random.default_rng(seed).random(probe.y_train.size), keep=keep,
+                                         strategy="hard", seed=seed)
+                    for temperature in args.temperatures:
+                        started = time.perf_counter()
+                        acc, _ = suite._train_eval(probe, idx, seed=seed, teacher=teacher,
+                                                   alpha=default_alpha(keep), temperature=temperature)
+                        runs.append({"dataset": probe.dataset, "family": probe.family, "temperature": temperature,
+                                     "teacher_dim": dim, "keep": keep, "seed": seed, "val_accuracy": acc,
+                                     "teacher_val_accuracy": full_acc,
+                                     "seconds": round(time.perf_counter() - started, 2)})
+                        print(runs[-1], flush=True)
+
+    def candidate(r: dict) -> str:
+        return f"T={r['temperature']:g}" + ("" if r["teacher_dim"] is None else f", teacher dim {r['teacher_dim']}")
+
+    means = suite.mean_accuracy(runs, lambda r: f"{r['dataset']}/{r['family']}/keep {r['keep']}", candidate)
+    by_family: dict[str, dict[str, float]] = {}
+    for family in args.families.split(","):
+        rows = [d for k, d in means.items() if f"/{family}/" in k]
+        if rows:
+            by_family[family] = {c: float(np.mean([d[c] for d in rows])) for c in rows[0]}
+    defaults = (("--datasets", args.datasets, ",".join(suite.DATASETS)),
+                ("--families", args.families, ",".join(suite.FAMILIES)),
+                ("--temperatures", ",".join(f"{t:g}" for t in args.temperatures), ",".join(f"{t:g}" for t in TEMPERATURES)),
+                ("--teacher-dims", ",".join(map(str, args.teacher_dims)), ""))
+    options = "".join(f" {flag} {value}" for flag, value, default in defaults if value != default)
+    write_json(args.out, {"command": "PYTHONPATH=. python scripts/tune_kd_teacher.py --data-root "
+                                     f"{args.data_root} --out {args.out}{options}",
+                          "suite_temperature": suite.TEMPERATURE, "student_network": suite.FAMILIES["fasttext"]["network"],
+                          "keeps": KEEPS, "seeds": SEEDS, "summary": means, "mean_val_accuracy_by_family": by_family,
+                          "runs": runs}, indent=1)
+    print(json.dumps(means, indent=1), "\nmean by family:", json.dumps(by_family, indent=1))
+
+
+if __name__ == "__main__":
+    main()
