@@ -14,14 +14,15 @@ import asyncio
 from collections.abc import Sequence
 from typing import Any
 
-from ragprune.integrations._common import OPTION_DEFAULTS, build_options, check_known, missing_extra
-from ragprune.middleware import PruneOptions, is_html, prune_passages
+from ragprune.integrations._common import missing_extra
+from ragprune.middleware import is_html, prune_passages
 
 __all__ = ["RagpruneCompressor"]
 
 try:
     from langchain_core.documents import BaseDocumentCompressor, Document
-    from pydantic import ConfigDict, PrivateAttr
+
+    from ragprune.integrations._fields import PruneFields
 
     _IMPORT_ERROR: ImportError | None = None
 except ImportError as _err:  # the extra is not installed: fail when the adapter is built
@@ -30,7 +31,7 @@ except ImportError as _err:  # the extra is not installed: fail when the adapter
 
 if _IMPORT_ERROR is None:
 
-    class RagpruneCompressor(BaseDocumentCompressor):
+    class RagpruneCompressor(PruneFields, BaseDocumentCompressor):
         """Prune each retrieved Document to the sentences that answer the query.
 
         Documents come back with a pruned ``page_content`` and their metadata extended with
@@ -50,28 +51,6 @@ if _IMPORT_ERROR is None:
         Raises:
             RagpruneError: If an option is invalid or ``langchain-core`` is missing.
         """
-
-        pruner: Any = None
-        html_pruner: Any = None
-        threshold: Any = None
-        max_tokens: Any = None
-        reorder: Any = False
-        top_k: Any = None
-        min_kept: Any = 1
-        on_failure: Any = "open"
-        timeout: Any = None
-        max_input_chars: Any = OPTION_DEFAULTS["max_input_chars"]
-        html: Any = None
-        html_output: Any = "text"
-
-        model_config = ConfigDict(arbitrary_types_allowed=True)
-        _options: PruneOptions = PrivateAttr()
-
-        def __init__(self, **kwargs: Any) -> None:
-            check_known("RagpruneCompressor", kwargs, type(self).model_fields)
-            options = build_options(kwargs)  # RagpruneError before pydantic sees anything
-            super().__init__(**kwargs)
-            self._options = options
 
         def compress_documents(self, documents: Sequence[Document], query: str,
                                callbacks: Any = None) -> Sequence[Document]:

@@ -11,15 +11,16 @@ from __future__ import annotations
 from typing import Any
 
 from ragprune.errors import RagpruneError
-from ragprune.integrations._common import OPTION_DEFAULTS, build_options, check_known, missing_extra
-from ragprune.middleware import PruneOptions, is_html, prune_passages
+from ragprune.integrations._common import missing_extra
+from ragprune.middleware import is_html, prune_passages
 
 __all__ = ["RagprunePostprocessor"]
 
 try:
-    from llama_index.core.bridge.pydantic import ConfigDict, PrivateAttr
     from llama_index.core.postprocessor.types import BaseNodePostprocessor
     from llama_index.core.schema import ImageNode, MetadataMode, NodeWithScore, QueryBundle, TextNode
+
+    from ragprune.integrations._fields import PruneFields
 
     _IMPORT_ERROR: ImportError | None = None
 except ImportError as _err:  # the extra is not installed: fail when the adapter is built
@@ -30,7 +31,7 @@ _META_KEYS = ("rerank_score", "kept_sentences", "original_length", "compression"
 
 if _IMPORT_ERROR is None:
 
-    class RagprunePostprocessor(BaseNodePostprocessor):
+    class RagprunePostprocessor(PruneFields, BaseNodePostprocessor):
         """Prune each retrieved node to the sentences that answer the query.
 
         Nodes keep their ids and metadata; their text is pruned, their ``score`` becomes the rerank
@@ -50,28 +51,6 @@ if _IMPORT_ERROR is None:
         Raises:
             RagpruneError: If an option is invalid or ``llama-index-core`` is missing.
         """
-
-        pruner: Any = None
-        html_pruner: Any = None
-        threshold: Any = None
-        max_tokens: Any = None
-        reorder: Any = False
-        top_k: Any = None
-        min_kept: Any = 1
-        on_failure: Any = "open"
-        timeout: Any = None
-        max_input_chars: Any = OPTION_DEFAULTS["max_input_chars"]
-        html: Any = None
-        html_output: Any = "text"
-
-        model_config = ConfigDict(arbitrary_types_allowed=True)
-        _options: PruneOptions = PrivateAttr()
-
-        def __init__(self, **kwargs: Any) -> None:
-            check_known("RagprunePostprocessor", kwargs, type(self).model_fields)
-            options = build_options(kwargs)
-            super().__init__(**kwargs)
-            self._options = options
 
         @classmethod
         def class_name(cls) -> str:
