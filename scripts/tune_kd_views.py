@@ -20,8 +20,8 @@ from datapruner.selection import select_indices
 from datapruner.training.distill import default_alpha
 from eval.suites import data as suite
 
-CANDIDATES = {"fasttext": [None, ["ngram_dropout", 0.5], ["ngram_dropout", 0.8]],
-              "cnn": [None, ["random_shift", 1], ["random_shift", 2]]}
+CANDIDATES = {"fasttext": [None, ["ngram_dropout", 0.5], ["ngram_dropout", 0.8], ["ngram_dropout", 0.9], ["ngram_dropout", 0.95]],
+              "cnn": [None, ["random_shift", 1], ["random_shift", 2], ["random_shift", 3]]}
 KEEPS = (0.1, 0.3)
 SEEDS = (0, 1)
 
