@@ -147,7 +147,9 @@ class ClassifierBundle:
                                   f"{text_column!r} holds text: use 'minilm-linear' or 'fasttext'.")
         bundle = cls(model_type, classes=classes, config=config, network=None)  # type: ignore[arg-type]
         if model_type == "fasttext":
-            config["tokenizer"] = {"n_buckets": int(kwargs["n_buckets"]), "ngrams": 2, "max_length": 256}
+            from datapruner.models.fasttext import HashingTokenizer
+
+            config["tokenizer"] = HashingTokenizer(n_buckets=int(kwargs["n_buckets"])).get_config()
             in_dim = None
         elif model_type == "cnn":
             config["image_shape"] = list(_image_shape(shape, text_column))

@@ -226,12 +226,11 @@ def _run(args: argparse.Namespace) -> dict[str, Any]:
 
     # --- our pruner: one pass, all thresholds derived from the returned sentence scores
     ours: dict[str, tuple[list, list]] = {}
-    total_s, total_q = 0.0, 0
+    total_s = 0.0
     for name, ps in {**preps, "squad_v2": v2_preps}.items():
         scores, reranks, seconds = _score_ours(pruner, ps)
         ours[name] = (scores, reranks)
         total_s += seconds
-        total_q += len(ps)
     timings["ours_batched_s"] = round(total_s, 2)
 
     # --- baselines

@@ -100,10 +100,6 @@ def _config_get(config: Any, key: str, default: Any = None) -> Any:
     return getattr(config, key, default)
 
 
-def _sigmoid(x: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-x))
-
-
 def has_native_bfloat16(device: Any) -> bool:
     """Whether ``device`` multiplies bfloat16 matrices in hardware (AVX512-BF16 or AMX CPUs, Ampere+ GPUs).
 
@@ -179,7 +175,7 @@ class ContextPruner:
             ``Linear`` layers (CPU only; faster still, but it changes decisions: HotpotQA supporting-fact recall
             -0.07 there). A loaded model passed as ``model`` is copied, never converted in place.
         max_question_tokens: Questions longer than this many tokens are truncated (their first tokens are
-            kept) with a warning. ``None`` allows a quarter of the model window (``max_length // 4``).
+            kept) with a warning. ``None`` allows a quarter of the model window (:data:`QUESTION_SHARE`).
         window_overlap: Tokens shared by consecutive windows of a long context; ``None`` uses a quarter of
             the context part of the window.
         splitter: ``text -> [(start, end), ...]`` sentence spans; ``None`` uses
@@ -305,7 +301,7 @@ class ContextPruner:
     def _question_ids(self, question: str) -> list[int]:
         tokenizer = self.tokenizer
         ids = tokenizer(question, add_special_tokens=False, verbose=False)["input_ids"]
-        limit = self.max_question_tokens or max(1, self.max_length // 4)
+        limit = self.max_question_tokens or max(1, int(self.max_length * QUESTION_SHARE))
         limit = min(limit, self.max_length - 4)  # leave room for 3 special tokens and a context token
         if len(ids) > limit:
             if not self._warned_long_question:
