@@ -19,16 +19,16 @@ class PruneFields(BaseModel):
 
     pruner: Any = None
     html_pruner: Any = None
-    threshold: Any = None
-    max_tokens: Any = None
-    reorder: Any = False
-    top_k: Any = None
-    min_kept: Any = 1
-    on_failure: Any = "open"
-    timeout: Any = None
+    threshold: Any = OPTION_DEFAULTS["threshold"]
+    max_tokens: Any = OPTION_DEFAULTS["max_tokens"]
+    reorder: Any = OPTION_DEFAULTS["reorder"]
+    top_k: Any = OPTION_DEFAULTS["top_k"]
+    min_kept: Any = OPTION_DEFAULTS["min_kept"]
+    on_failure: Any = OPTION_DEFAULTS["on_failure"]
+    timeout: Any = OPTION_DEFAULTS["timeout"]
     max_input_chars: Any = OPTION_DEFAULTS["max_input_chars"]
-    html: Any = None
-    html_output: Any = "text"
+    html: Any = OPTION_DEFAULTS["html"]
+    html_output: Any = OPTION_DEFAULTS["html_output"]
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
     _options: PruneOptions = PrivateAttr()

@@ -124,6 +124,17 @@ def test_bad_option_raises_at_build_time():
         RagpruneCompressor(thresold=0.5)  # a typo is not silently accepted
 
 
+def test_every_middleware_option_is_a_field_with_its_default():
+    from ragprune.integrations._common import OPTION_DEFAULTS
+
+    compressor = RagpruneCompressor()
+    assert set(RagpruneCompressor.model_fields) >= {"pruner", "html_pruner", *OPTION_DEFAULTS}
+    assert {name: getattr(compressor, name) for name in OPTION_DEFAULTS} == OPTION_DEFAULTS
+    for name, value in (("max_tokens", 64), ("reorder", True), ("on_failure", "closed")):
+        built = RagpruneCompressor(**{name: value})
+        assert getattr(built, name) == value and getattr(built._options, name) == value
+
+
 def test_missing_extra_raises_when_built_not_when_imported(monkeypatch):
     monkeypatch.setitem(sys.modules, "langchain_core", None)
     monkeypatch.setitem(sys.modules, "langchain_core.documents", None)
