@@ -1,15 +1,18 @@
 """Choose the distillation views of the data suite's from-scratch families on validation data only.
 
     PYTHONPATH=. python scripts/tune_kd_views.py --data-root ../shared/data --out eval/results/data/kd_views_tuning.json
+    PYTHONPATH=. python scripts/tune_kd_views.py --data-root ../shared/data --out eval/results/data/kd_views_by_keep.json \
+        --datasets sst2,trec,subj --keeps 0.5,0.7,0.9
 
 For every dataset x from-scratch family of ``python -m eval data``, 10% of the *training* rows (fixed seed) are held
 out as validation; the test sets are never read. A teacher of the family is trained on the other 90%; random subsets
-(keep 0.1 and 0.3, two seeds) train distilled students (alpha = default_alpha(keep)) under each candidate view:
+(keep 0.1 and 0.3 unless ``--keeps``, two seeds) train distilled students (alpha = default_alpha(keep)) under each candidate view:
 none (plain distillation) or a view of some strength that the teacher labels on every batch
 (:mod:`datapruner.training.views`). The JSON lists mean validation accuracy per candidate.
 """
 from __future__ import annotations
 
+import argparse
 import json
 import time
 
@@ -26,13 +29,18 @@ KEEPS = (0.1, 0.3)
 SEEDS = (0, 1)
 
 
+def _add_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--keeps", type=lambda text: tuple(float(v) for v in text.split(",")), default=KEEPS,
+                        help="comma-separated kept fractions")
+
+
 def main() -> None:
-    args = suite.tuning_args(__doc__.splitlines()[0])
+    args = suite.tuning_args(__doc__.splitlines()[0], _add_options)
     runs = []
     for probe in suite.validation_tasks(args.data_root, args.datasets.split(","), list(CANDIDATES)):
         for seed in SEEDS:
             full_acc, teacher = suite._train_eval(probe, np.arange(probe.y_train.size), seed=seed)
-            for keep in KEEPS:
+            for keep in args.keeps:
                 idx = select_indices(np.random.default_rng(seed).random(probe.y_train.size), keep=keep,
                                      strategy="hard", seed=seed)
                 for views in CANDIDATES[probe.family]:
@@ -50,9 +58,11 @@ def main() -> None:
         rows = [d for k, d in means.items() if f"/{family}/" in k]
         if rows:
             by_family[family] = {json.dumps(c): float(np.mean([d[json.dumps(c)] for d in rows])) for c in candidates}
+    options = "" if args.datasets == ",".join(suite.DATASETS) else f" --datasets {args.datasets}"
+    options += "" if args.keeps == KEEPS else f" --keeps {','.join(f'{k:g}' for k in args.keeps)}"
     write_json(args.out, {"command": "PYTHONPATH=. python scripts/tune_kd_views.py --data-root "
-                                     f"{args.data_root} --out {args.out}",
-                          "candidates": CANDIDATES, "keeps": KEEPS, "seeds": SEEDS, "summary": means,
+                                     f"{args.data_root} --out {args.out}{options}",
+                          "candidates": CANDIDATES, "keeps": args.keeps, "seeds": SEEDS, "summary": means,
                           "mean_val_accuracy_by_family": by_family, "runs": runs}, indent=1)
     print(json.dumps(means, indent=1), "\nmean by family:", json.dumps(by_family, indent=1))
 
