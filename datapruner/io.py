@@ -4,6 +4,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,9 @@ from datapruner.errors import DataprunerError
 
 #: File extensions ``load_data`` and ``save_data`` understand, mapped to the ``datasets`` builder that reads them.
 FORMATS = {".jsonl": "json", ".json": "json", ".csv": "csv", ".parquet": "parquet"}
+#: What a dataset name looks like (``"imdb"``, ``"stanfordnlp/sst2"``): tried with ``datasets.load_dataset`` when
+#: no local file or folder of that name exists.
+_DATASET_NAME = re.compile(r"[A-Za-z0-9][\w.-]*(?:/[A-Za-z0-9][\w.-]*)?")
 
 __all__ = ["FORMATS", "data_fingerprint", "load_data", "read_scores", "save_data", "write_scores"]
 
@@ -25,8 +29,8 @@ def load_data(data: Any, *, split: str = "train") -> Any:
 
     Args:
         data: An in-memory ``Dataset`` (returned as is); a ``DatasetDict`` (``split`` is taken); a path to a
-            ``.jsonl``/``.json``/``.csv``/``.parquet`` file or a ``save_to_disk`` folder; otherwise a name that
-            ``datasets.load_dataset`` resolves.
+            ``.jsonl``/``.json``/``.csv``/``.parquet`` file or a ``save_to_disk`` folder; a folder of data files or
+            a dataset name (``"stanfordnlp/sst2"``), both read with ``datasets.load_dataset``.
         split: Split to take from a ``DatasetDict`` or a named dataset.
 
     Raises:
@@ -42,9 +46,11 @@ def load_data(data: Any, *, split: str = "train") -> Any:
         raise DataprunerError(f"data={data!r} is not valid: use a datasets.Dataset, a file path or a dataset name.")
     path = Path(data)
     try:
-        if path.is_dir():
+        if path.is_dir() and _is_saved_dataset(path):
             loaded = datasets.load_from_disk(str(path))
             return _take_split(loaded, split) if isinstance(loaded, datasets.DatasetDict) else loaded
+        if path.is_dir():  # a folder of data files: datasets infers the builder and the splits from the names
+            return _load_by_name(str(path), split, local=True)
         if path.suffix.lower() in FORMATS:
             if not path.is_file():
                 raise DataprunerError(f"{path} does not exist.")
@@ -52,11 +58,11 @@ def load_data(data: Any, *, split: str = "train") -> Any:
                 raise DataprunerError(f"{path} is empty: there are no rows to read.")
             _check_utf8(path)
             return datasets.load_dataset(FORMATS[path.suffix.lower()], data_files=str(path), split="train")
-        if path.exists() or os.sep in str(data) or path.suffix:
+        if path.exists() or path.suffix or not _DATASET_NAME.fullmatch(str(data)):
             raise DataprunerError(
-                f"cannot read {path}: use a {'/'.join(FORMATS)} file or a save_to_disk folder."
+                f"cannot read {path}: use a {'/'.join(FORMATS)} file, a folder or a dataset name."
             )
-        return datasets.load_dataset(str(data), split=split)
+        return _load_by_name(str(data), split, local=False)
     except DataprunerError:
         raise
     except UnicodeDecodeError as err:
@@ -66,6 +72,26 @@ def load_data(data: Any, *, split: str = "train") -> Any:
         if "corresponds to no data" in str(err):  # datasets' words for a file with a header and no rows
             raise DataprunerError(f"{path} has no rows: there is nothing to read.") from err
         raise DataprunerError(f"cannot read {data}: {_first_line(err)}.") from err
+
+
+def _is_saved_dataset(path: Path) -> bool:
+    """Whether ``path`` was written by ``save_to_disk`` (a Dataset or a DatasetDict)."""
+    return (path / "state.json").is_file() or (path / "dataset_dict.json").is_file()
+
+
+def _load_by_name(name: str, split: str, *, local: bool) -> Any:
+    """``datasets.load_dataset(name, split=split)`` for a folder of data files (``local``) or a dataset name, its
+    failure in one line. Without network a hub name fails after datasets' retries, at once with ``HF_HUB_OFFLINE=1``,
+    unless it is in the local cache."""
+    import datasets
+
+    try:
+        return datasets.load_dataset(name, split=split)
+    except Exception as err:  # the outer message names the problem ("Couldn't reach ... on the Hub", "Unknown split")
+        text = str(err).strip().splitlines()
+        what = "" if local else " (there is no local file or folder of that name)"
+        raise DataprunerError(f"cannot read {name}{what} with datasets.load_dataset: {type(err).__name__}"
+                              + (f": {text[0]}" if text else "") + ".") from err
 
 
 def _take_split(dataset_dict: Any, split: str) -> Any:

@@ -57,7 +57,7 @@ DATAPRUNER: list[Case] = [
     ("CSV with a header and no rows", "datapruner", _select(lambda d: _write(d, "h.csv", "text,label\n")), 2,
      "has no rows"),
     ("unknown extension (.txt)", "datapruner", _select(lambda d: _write(d, "t.txt", "hello\n")), 2, "cannot read"),
-    ("folder that is not a saved dataset", "datapruner", _select(lambda d: str(d)), 2, "cannot read"),
+    ("folder with no data files", "datapruner", _select(lambda d: str(d)), 2, "cannot read"),
     ("invalid UTF-8 bytes", "datapruner", _select(lambda d: _write(d, "b.jsonl", b'{"text": "caf\xe9"}\n')), 2,
      "not valid UTF-8"),
     ("UTF-16 CSV", "datapruner", _select(lambda d: _write(d, "u.csv", "text,label\nhi,1\n".encode("utf-16"))), 2,

@@ -12,7 +12,8 @@ from datapruner.errors import DataprunerError
 def add_data_options(parser: argparse.ArgumentParser, *, data_help: str = "training data") -> None:
     """``--data``, ``--split``, ``--text-column``, ``--label-column``."""
     parser.add_argument("--data", required=True,
-                        help=f"{data_help}: .jsonl/.json/.csv/.parquet file, save_to_disk folder or dataset name")
+                        help=f"{data_help}: .jsonl/.json/.csv/.parquet file, save_to_disk folder, folder of data files "
+                             "or dataset name (the last two read with datasets.load_dataset)")
     parser.add_argument("--split", default="train", help="split of a dataset dict or named dataset (default: train)")
     parser.add_argument("--text-column", default="text", help="column holding the text (default: text)")
     parser.add_argument("--label-column", default="label",

@@ -42,15 +42,33 @@ def test_save_replaces_existing_folder_atomically(tmp_path, small):
     assert load_data(str(tmp_path / "out")).num_rows == 3
 
 
-def test_load_dataset_name_path_is_used_for_names(tmp_path):
-    # a folder holding csv files is resolved by datasets.load_dataset's own builder inference
+def test_folder_of_data_files_is_read_by_datasets_load_dataset(tmp_path):
+    # not a save_to_disk folder: datasets.load_dataset infers the builder and the splits from the file names
     folder = tmp_path / "mydata"
     folder.mkdir()
     (folder / "train.csv").write_text("text,label\na,0\nb,1\n", encoding="utf-8")
-    with pytest.raises(DataprunerError):
-        load_data(str(folder))  # a plain folder is not a save_to_disk folder: one clear error
+    (folder / "test.csv").write_text("text,label\nc,1\n", encoding="utf-8")
+    assert load_data(str(folder)).to_list() == [{"text": "a", "label": 0}, {"text": "b", "label": 1}]
+    assert load_data(str(folder), split="test").to_list() == [{"text": "c", "label": 1}]
+    with pytest.raises(DataprunerError, match="^cannot read .*mydata with datasets.load_dataset: .*validation"):
+        load_data(str(folder), split="validation")
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(DataprunerError, match="doesn't contain any data files"):
+        load_data(str(empty))
     ds = load_data(datasets.DatasetDict({"train": datasets.Dataset.from_dict({"text": ["a"]})}))
     assert ds.num_rows == 1
+
+
+def test_hub_names_with_an_owner_go_to_datasets_load_dataset(tmp_path, monkeypatch):
+    # offline here: the name reaches load_dataset (not rejected as a path) and fails in one line, at once
+    monkeypatch.setattr(datasets.config, "HF_HUB_OFFLINE", True)
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(DataprunerError, match=r"^cannot read no-such-owner/no-such-set \(there is no local file or "
+                                              r"folder of that name\) with datasets.load_dataset: "):
+        load_data("no-such-owner/no-such-set")
+    with pytest.raises(DataprunerError, match="use a .jsonl/.json/.csv/.parquet file, a folder or a dataset name"):
+        load_data(str(tmp_path / "missing" / "folder"))
 
 
 def test_unreadable_inputs(tmp_path):
