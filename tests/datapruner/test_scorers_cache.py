@@ -121,3 +121,10 @@ def test_real_minilm_encode_is_normalised_and_matches_sentence_transformers(cach
     assert ours.dtype == np.float32 and ours.shape == (3, 384)
     assert np.allclose(np.linalg.norm(ours, axis=1), 1.0, atol=1e-5)
     assert np.allclose(ours, raw, atol=1e-5)
+
+
+def test_hub_names_of_the_embedded_model_load_the_embedded_copy_offline():
+    # same files, hence the same cache identity as the default; nothing is loaded until encode()
+    assert Embedder("sentence-transformers/all-MiniLM-L6-v2").identity == Embedder().identity
+    assert Embedder("all-MiniLM-L6-v2").identity == Embedder().identity
+    assert Embedder("someone/other-model").identity == "name:someone/other-model:normalized"

@@ -183,3 +183,15 @@ def test_token_gate_survives_round_trip(tiny, tmp_path) -> None:
         assert (torch.sigmoid(gated) <= torch.sigmoid(plain) + 1e-6).all()
     finally:
         model.token_gate = False
+
+
+def test_hub_names_of_the_embedded_base_resolve_to_its_local_folder():
+    from pathlib import Path
+
+    from ragprune._embedded import default_model
+
+    local = default_model()
+    assert (model_mod.resolve_base_model("sentence-transformers/all-MiniLM-L6-v2") == local
+            == model_mod.resolve_base_model("all-MiniLM-L6-v2") == model_mod.resolve_base_model(None))
+    assert model_mod.resolve_base_model("someone/other-model") == "someone/other-model"
+    assert (Path(local) / "config.json").is_file()
