@@ -209,7 +209,7 @@ class HtmlPruner:
         if self._tokens is None:
             tok = self.tokenizer
             if tok is None or isinstance(tok, str):
-                name = default_model(tok)
+                name = default_model(tok or None)
                 try:
                     from transformers import AutoTokenizer
 

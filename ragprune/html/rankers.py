@@ -173,7 +173,7 @@ class EmbeddingRanker(BlockRanker):
 
     def _encoder(self) -> Any:
         if self.model is None or isinstance(self.model, str):
-            return _load_sentence_transformer(default_model(self.model), self.device)
+            return _load_sentence_transformer(default_model(self.model or None), self.device)
         if not hasattr(self.model, "encode"):
             raise RagpruneError(f"model={self.model!r} is not valid: pass a name, a path or an object with encode().")
         return self.model
