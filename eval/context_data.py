@@ -279,7 +279,7 @@ def load_hotpot(data_root: Path, *, limit: int | None, rng: np.random.Generator)
         use = [use[i] for i in order]
         passages, units, gold = [], [], []
         for p_i, title in enumerate(use):
-            text, pos = "", 0
+            text = ""
             for s_i, sentence in enumerate(paragraphs[title]):
                 sentence = sentence.strip()
                 if not sentence:

@@ -285,8 +285,6 @@ def _gather_plain(ds: ray.data.Dataset) -> dict[str, list[Any]]:
 def _fit_centroids(fds: ray.data.Dataset, n_rows: int, scorer: Any, already_unit: bool
                    ) -> npt.NDArray[np.float32]:
     """Fit k-means on the driver over the same seeded sample of rows the local engine draws."""
-    import ray
-
     from datapruner.scorers._kmeans import default_n_clusters, fit_centroids, threads_for
 
     k = scorer.n_clusters if scorer.n_clusters is not None else default_n_clusters(n_rows)
@@ -309,8 +307,6 @@ def _fit_centroids(fds: ray.data.Dataset, n_rows: int, scorer: Any, already_unit
 
 def _assigned(fds: ray.data.Dataset, n_rows: int, scorer: Any, *, keep_embedding: bool
               ) -> tuple[ray.data.Dataset, npt.NDArray[np.float32]]:
-    import ray
-
     already_unit = _check_norms(fds)
     centroids = _fit_centroids(fds, n_rows, scorer, already_unit)
     mapped = fds.map_batches(_assign_batch, batch_format="pyarrow",

@@ -22,9 +22,7 @@ Failure policy: on a model error or a request taking longer than ``timeout`` sec
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
-import time
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager

@@ -7,7 +7,6 @@ import pytest
 import torch
 
 from datapruner.errors import DataprunerError
-from datapruner.models import build_model
 from datapruner.training.distill import VIEW_EPOCH_FACTOR, train
 from datapruner.training.loop import fit_classifier, predict_logits
 from datapruner.training.views import make_views, ngram_dropout, random_shift
