@@ -91,7 +91,7 @@ def _load_by_name(name: str, split: str, *, local: bool) -> Any:
         text = str(err).strip().splitlines()
         what = "" if local else " (there is no local file or folder of that name)"
         raise DataprunerError(f"cannot read {name}{what} with datasets.load_dataset: {type(err).__name__}"
-                              + (f": {text[0]}" if text else "") + ".") from err
+                              + (f": {text[0].rstrip('.')}" if text else "") + ".") from err
 
 
 def _take_split(dataset_dict: Any, split: str) -> Any:
@@ -124,7 +124,7 @@ def _first_line(err: BaseException) -> str:
     while cause.__cause__ is not None or cause.__context__ is not None:
         cause = cause.__cause__ or cause.__context__
     text = str(cause).strip().splitlines()
-    return f"{type(cause).__name__}: {text[0]}" if text else type(cause).__name__
+    return f"{type(cause).__name__}: {text[0].rstrip('.')}" if text else type(cause).__name__
 
 
 def save_data(dataset: Any, out: str | os.PathLike[str]) -> Path:

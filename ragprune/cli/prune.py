@@ -41,7 +41,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     parser.add_argument("--max-tokens", type=int, default=None,
                         help="token budget for the pruned contexts of each question together (default: none)")
     parser.add_argument("--model", default=None,
-                        help="checkpoint folder (default: the checkpoint shipped with ragprune)")
+                        help="checkpoint folder or Hub id (default: the checkpoint shipped with ragprune)")
     parser.add_argument("--batch-size", type=int, default=32,
                         help="at most this many windows per forward pass, grouped by length (default: 32)")
     parser.add_argument("--always-keep-first", action="store_true",

@@ -35,7 +35,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1, loopback only)")
     parser.add_argument("--port", type=int, default=8000, help="port to bind; 0 picks a free one (default: 8000)")
     parser.add_argument("--model", default=None,
-                        help="checkpoint folder (default: the checkpoint shipped with ragprune)")
+                        help="checkpoint folder or Hub id (default: the checkpoint shipped with ragprune)")
     parser.add_argument("--threshold", type=float, default=None,
                         help="default keep threshold in [0, 1] when a request sets none (default: the model's)")
     parser.add_argument("--batch-size", type=int, default=32,

@@ -25,6 +25,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -301,14 +302,31 @@ def save_pruner_model(
     return out
 
 
+#: What a Hub repository id looks like; such a path that is not a local folder is fetched from the Hub (or its cache).
+_HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[A-Za-z0-9][\w.-]*")
+
+
+def _hub_snapshot(repo_id: str) -> Path:
+    """Return the local folder of a pruner checkpoint repository on the Hub (downloaded, or from the cache)."""
+    from huggingface_hub import snapshot_download
+
+    try:
+        return Path(snapshot_download(repo_id, allow_patterns=["*.json", "*.safetensors", "*.md"]))
+    except Exception as err:  # offline, unknown repo, no access: huggingface_hub raises many types
+        text = str(err).strip().splitlines()
+        raise RagpruneError(f"path={repo_id!r} is not a local folder, and fetching it from the Hub failed: "
+                            f"{type(err).__name__}" + (f": {text[0].rstrip('.')}" if text else "") + ".") from err
+
+
 def load_pruner_model(
     path: str | os.PathLike[str] | None = None, *, device: str | torch.device | None = None
 ) -> tuple[PrunerModel, Any, dict[str, Any]]:
     """Return ``(model, tokenizer, config)`` loaded from a checkpoint folder, in eval mode, fp32.
 
     Args:
-        path: A folder written by :func:`save_pruner_model` (e.g. by ``python -m ragprune.train``);
-            ``None`` loads the committed default checkpoint (:data:`DEFAULT_CHECKPOINT`).
+        path: A folder written by :func:`save_pruner_model` (e.g. by ``python -m ragprune.train``), or the
+            Hub id (``"owner/name"``) of a repository holding one, fetched with ``huggingface_hub`` (offline:
+            from its local cache); ``None`` loads the committed default checkpoint (:data:`DEFAULT_CHECKPOINT`).
         device: Where to put the model; ``None`` keeps it on the CPU.
 
     Returns:
@@ -328,6 +346,8 @@ def load_pruner_model(
     from transformers import BertConfig, BertModel
 
     folder = Path(DEFAULT_CHECKPOINT if path is None else path)
+    if path is not None and not folder.exists() and _HUB_ID.fullmatch(str(path)):
+        folder = _hub_snapshot(str(path))
     config_file = folder / "config.json"
     weights_file = folder / "model.safetensors"
     if not config_file.exists() or not weights_file.exists():

@@ -158,9 +158,10 @@ class ContextPruner:
     """Prune retrieved contexts to the sentences a cross-encoder labels as needed for the question.
 
     Args:
-        model: Path of a checkpoint folder (see :func:`ragprune.sentence.model.load_pruner_model`); ``None``
-            loads the default checkpoint shipped in ``ragprune/checkpoints/default``; or an already loaded
-            ``(model, tokenizer, config)`` triple as returned by ``load_pruner_model``.
+        model: Path of a checkpoint folder, or the Hub id of a repository holding one (see
+            :func:`ragprune.sentence.model.load_pruner_model`); ``None`` loads the default checkpoint shipped in
+            ``ragprune/checkpoints/default``; or an already loaded ``(model, tokenizer, config)`` triple as
+            returned by ``load_pruner_model``.
         threshold: A sentence is kept when its score (mean token keep-probability) is ``>=`` threshold, in
             [0, 1]. ``0`` keeps everything. ``None`` uses the checkpoint's validated ``threshold``
             (or :data:`DEFAULT_THRESHOLD` when the config has none).

@@ -195,3 +195,31 @@ def test_hub_names_of_the_embedded_base_resolve_to_its_local_folder():
             == model_mod.resolve_base_model("all-MiniLM-L6-v2") == model_mod.resolve_base_model(None))
     assert model_mod.resolve_base_model("someone/other-model") == "someone/other-model"
     assert (Path(local) / "config.json").is_file()
+
+
+def test_hub_id_loads_from_the_hub_cache_offline(tiny, tmp_path, monkeypatch) -> None:
+    # a repository id that is not a local folder is fetched with huggingface_hub; offline it comes from the cache,
+    # laid out here exactly as huggingface_hub writes it (refs/main -> snapshots/<commit>/files)
+    import shutil
+
+    from huggingface_hub import constants
+
+    model, tokenizer = tiny
+    saved = save_pruner_model(model, tokenizer, tmp_path / "ck", config={"max_length": 64, "threshold": 0.3},
+                              base_model=None, dtype="float32")
+    repo = tmp_path / "hub" / "models--someone--tiny-pruner"
+    commit = "0123456789abcdef0123456789abcdef01234567"
+    shutil.copytree(saved, repo / "snapshots" / commit)
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text(commit)
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    monkeypatch.chdir(tmp_path)  # no local folder named someone/tiny-pruner
+    loaded, _, config = load_pruner_model("someone/tiny-pruner")
+    assert config["threshold"] == 0.3
+    reference, _, _ = load_pruner_model(saved)
+    for a, b in zip(loaded.state_dict().values(), reference.state_dict().values()):
+        torch.testing.assert_close(a, b)
+    with pytest.raises(RagpruneError, match="^path='someone/absent' is not a local folder, and fetching it from "
+                                            "the Hub failed: "):
+        load_pruner_model("someone/absent")
