@@ -58,6 +58,9 @@ def load_data(data: Any, *, split: str = "train") -> Any:
                 raise DataprunerError(f"{path} is empty: there are no rows to read.")
             _check_utf8(path)
             return datasets.load_dataset(FORMATS[path.suffix.lower()], data_files=str(path), split="train")
+        head, slash, _ = str(data).partition("/")
+        if head and slash and Path(head).is_dir():  # a local path with a typo, not owner/name: no Hub round trip
+            raise DataprunerError(f"{path} does not exist.")
         if path.exists() or path.suffix or not _DATASET_NAME.fullmatch(str(data)):
             raise DataprunerError(
                 f"cannot read {path}: use a {'/'.join(FORMATS)} file, a folder or a dataset name."

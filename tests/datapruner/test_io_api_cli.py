@@ -69,6 +69,9 @@ def test_hub_names_with_an_owner_go_to_datasets_load_dataset(tmp_path, monkeypat
         load_data("no-such-owner/no-such-set")
     with pytest.raises(DataprunerError, match="use a .jsonl/.json/.csv/.parquet file, a folder or a dataset name"):
         load_data(str(tmp_path / "missing" / "folder"))
+    (tmp_path / "data").mkdir()  # "data/trian" names a local folder's child, not a Hub dataset: no Hub round trip
+    with pytest.raises(DataprunerError, match="^data/trian does not exist"):
+        load_data("data/trian")
 
 
 def test_unreadable_inputs(tmp_path):
