@@ -346,7 +346,8 @@ def load_pruner_model(
     from transformers import BertConfig, BertModel
 
     folder = Path(DEFAULT_CHECKPOINT if path is None else path)
-    if path is not None and not folder.exists() and _HUB_ID.fullmatch(str(path)):
+    if path is not None and not folder.exists() and _HUB_ID.fullmatch(str(path)) \
+            and not Path(str(path).partition("/")[0]).is_dir():  # run/ckpt with a typo is local, not owner/name
         folder = _hub_snapshot(str(path))
     config_file = folder / "config.json"
     weights_file = folder / "model.safetensors"

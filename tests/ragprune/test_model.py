@@ -223,3 +223,6 @@ def test_hub_id_loads_from_the_hub_cache_offline(tiny, tmp_path, monkeypatch) ->
     with pytest.raises(RagpruneError, match="^path='someone/absent' is not a local folder, and fetching it from "
                                             "the Hub failed: "):
         load_pruner_model("someone/absent")
+    (tmp_path / "runs").mkdir()  # a local folder's missing child is reported as such, with no Hub round trip
+    with pytest.raises(RagpruneError, match="^path='runs/ckpt' is not a pruner checkpoint"):
+        load_pruner_model("runs/ckpt")
