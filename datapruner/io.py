@@ -46,10 +46,11 @@ def load_data(data: Any, *, split: str = "train") -> Any:
         raise DataprunerError(f"data={data!r} is not valid: use a datasets.Dataset, a file path or a dataset name.")
     path = Path(data)
     try:
-        if path.is_dir() and _is_saved_dataset(path):
-            loaded = datasets.load_from_disk(str(path))
-            return _take_split(loaded, split) if isinstance(loaded, datasets.DatasetDict) else loaded
-        if path.is_dir():  # a folder of data files: datasets infers the builder and the splits from the names
+        if path.is_dir():
+            if _is_saved_dataset(path):
+                loaded = datasets.load_from_disk(str(path))
+                return _take_split(loaded, split) if isinstance(loaded, datasets.DatasetDict) else loaded
+            # a folder of data files: datasets infers the builder and the splits from the file names
             return _load_by_name(str(path), split, local=True)
         if path.suffix.lower() in FORMATS:
             if not path.is_file():
@@ -91,10 +92,8 @@ def _load_by_name(name: str, split: str, *, local: bool) -> Any:
     try:
         return datasets.load_dataset(name, split=split)
     except Exception as err:  # the outer message names the problem ("Couldn't reach ... on the Hub", "Unknown split")
-        text = str(err).strip().splitlines()
         what = "" if local else " (there is no local file or folder of that name)"
-        raise DataprunerError(f"cannot read {name}{what} with datasets.load_dataset: {type(err).__name__}"
-                              + (f": {text[0].rstrip('.')}" if text else "") + ".") from err
+        raise DataprunerError(f"cannot read {name}{what} with datasets.load_dataset: {_one_line(err)}.") from err
 
 
 def _take_split(dataset_dict: Any, split: str) -> Any:
@@ -126,8 +125,13 @@ def _first_line(err: BaseException) -> str:
     cause = err
     while cause.__cause__ is not None or cause.__context__ is not None:
         cause = cause.__cause__ or cause.__context__
-    text = str(cause).strip().splitlines()
-    return f"{type(cause).__name__}: {text[0].rstrip('.')}" if text else type(cause).__name__
+    return _one_line(cause)
+
+
+def _one_line(err: BaseException) -> str:
+    """``"Type: first line of the message"`` without a closing period (the caller's sentence adds one)."""
+    text = str(err).strip().splitlines()
+    return f"{type(err).__name__}: {text[0].rstrip('.')}" if text else type(err).__name__
 
 
 def save_data(dataset: Any, out: str | os.PathLike[str]) -> Path:
