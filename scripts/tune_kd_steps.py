@@ -27,13 +27,11 @@ KEEPS = (0.1, 0.3)
 SEEDS = (0, 1)
 
 
-def _floats(text: str) -> tuple[float, ...]:
-    return tuple(float(v) for v in text.split(","))
-
-
 def _add_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--keeps", type=_floats, default=KEEPS, help="comma-separated kept fractions")
-    parser.add_argument("--shares", type=_floats, default=SHARES, help="comma-separated step shares")
+    parser.add_argument("--keeps", type=suite.comma_separated(float), default=KEEPS,
+                        help="comma-separated kept fractions")
+    parser.add_argument("--shares", type=suite.comma_separated(float), default=SHARES,
+                        help="comma-separated step shares")
     parser.add_argument("--no-control", dest="control", action="store_false",
                         help="skip the students without distillation")
     parser.add_argument("--kd-batch-size", type=int, default=None, help="batch size of the distilled students")
@@ -72,10 +70,8 @@ def main() -> None:
     options = "".join(f" --{name} {','.join(map(str, value))}" for name, value, default in
                       (("keeps", args.keeps, KEEPS), ("shares", args.shares, SHARES)) if value != default)
     options += "".join(f" --kd-{key.replace('_', '-')} {value}" for key, value in kd_train.items())
-    write_json(args.out, {"command": "PYTHONPATH=. python scripts/tune_kd_steps.py --data-root "
-                                     f"{args.data_root} --out {args.out}" + (
-                                         f" --datasets {args.datasets}" if args.datasets != ",".join(suite.DATASETS)
-                                         else "") + options + ("" if args.control else " --no-control"),
+    options += "" if args.control else " --no-control"
+    write_json(args.out, {"command": suite.tuning_command("tune_kd_steps.py", args, options),
                           "shares": args.shares, "keeps": args.keeps, "seeds": SEEDS, "kd_train": kd_train, "summary": means,
                           "mean_val_accuracy_by_share": by_share, "runs": runs}, indent=1)
     print(json.dumps(means, indent=1), "\nmean by share:", json.dumps(by_share, indent=1))

@@ -17,7 +17,6 @@ import argparse
 import dataclasses
 import json
 import time
-from collections.abc import Callable
 
 import numpy as np
 
@@ -31,15 +30,11 @@ KEEPS = (0.1, 0.3)
 SEEDS = (0, 1)
 
 
-def _numbers(kind: type) -> Callable[[str], tuple]:
-    return lambda text: tuple(kind(v) for v in text.split(","))
-
-
 def _add_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--families", default=",".join(suite.FAMILIES), help="comma-separated families")
-    parser.add_argument("--temperatures", type=_numbers(float), default=TEMPERATURES,
+    parser.add_argument("--temperatures", type=suite.comma_separated(float), default=TEMPERATURES,
                         help="comma-separated distillation temperatures")
-    parser.add_argument("--teacher-dims", type=_numbers(int), default=(),
+    parser.add_argument("--teacher-dims", type=suite.comma_separated(int), default=(),
                         help="comma-separated fastText teacher embedding widths (default: the student's only)")
 
 
@@ -80,14 +75,14 @@ def main() -> None:
         rows = [d for k, d in means.items() if f"/{family}/" in k]
         if rows:
             by_family[family] = {c: float(np.mean([d[c] for d in rows])) for c in rows[0]}
-    defaults = (("--datasets", args.datasets, ",".join(suite.DATASETS)),
-                ("--families", args.families, ",".join(suite.FAMILIES)),
-                ("--temperatures", ",".join(f"{t:g}" for t in args.temperatures), ",".join(f"{t:g}" for t in TEMPERATURES)),
+    defaults = (("--families", args.families, ",".join(suite.FAMILIES)),
+                ("--temperatures", ",".join(f"{t:g}" for t in args.temperatures),
+                 ",".join(f"{t:g}" for t in TEMPERATURES)),
                 ("--teacher-dims", ",".join(map(str, args.teacher_dims)), ""))
     options = "".join(f" {flag} {value}" for flag, value, default in defaults if value != default)
-    write_json(args.out, {"command": "PYTHONPATH=. python scripts/tune_kd_teacher.py --data-root "
-                                     f"{args.data_root} --out {args.out}{options}",
-                          "suite_temperature": suite.TEMPERATURE, "student_network": suite.FAMILIES["fasttext"]["network"],
+    write_json(args.out, {"command": suite.tuning_command("tune_kd_teacher.py", args, options),
+                          "suite_temperature": suite.TEMPERATURE,
+                          "student_network": suite.FAMILIES["fasttext"]["network"],
                           "keeps": KEEPS, "seeds": SEEDS, "summary": means, "mean_val_accuracy_by_family": by_family,
                           "runs": runs}, indent=1)
     print(json.dumps(means, indent=1), "\nmean by family:", json.dumps(by_family, indent=1))

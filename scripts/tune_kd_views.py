@@ -6,8 +6,8 @@
 
 For every dataset x from-scratch family of ``python -m eval data``, 10% of the *training* rows (fixed seed) are held
 out as validation; the test sets are never read. A teacher of the family is trained on the other 90%; random subsets
-(keep 0.1 and 0.3 unless ``--keeps``, two seeds) train distilled students (alpha = default_alpha(keep)) under each candidate view:
-none (plain distillation) or a view of some strength that the teacher labels on every batch
+(keep 0.1 and 0.3 unless ``--keeps``, two seeds) train distilled students (alpha = default_alpha(keep)) under
+each candidate view: none (plain distillation) or a view of some strength that the teacher labels on every batch
 (:mod:`datapruner.training.views`). The JSON lists mean validation accuracy per candidate.
 """
 from __future__ import annotations
@@ -23,14 +23,15 @@ from datapruner.selection import select_indices
 from datapruner.training.distill import default_alpha
 from eval.suites import data as suite
 
-CANDIDATES = {"fasttext": [None, ["ngram_dropout", 0.5], ["ngram_dropout", 0.8], ["ngram_dropout", 0.9], ["ngram_dropout", 0.95]],
+CANDIDATES = {"fasttext": [None, ["ngram_dropout", 0.5], ["ngram_dropout", 0.8], ["ngram_dropout", 0.9],
+                           ["ngram_dropout", 0.95]],
               "cnn": [None, ["random_shift", 1], ["random_shift", 2], ["random_shift", 3]]}
 KEEPS = (0.1, 0.3)
 SEEDS = (0, 1)
 
 
 def _add_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--keeps", type=lambda text: tuple(float(v) for v in text.split(",")), default=KEEPS,
+    parser.add_argument("--keeps", type=suite.comma_separated(float), default=KEEPS,
                         help="comma-separated kept fractions")
 
 
@@ -58,10 +59,8 @@ def main() -> None:
         rows = [d for k, d in means.items() if f"/{family}/" in k]
         if rows:
             by_family[family] = {json.dumps(c): float(np.mean([d[json.dumps(c)] for d in rows])) for c in candidates}
-    options = "" if args.datasets == ",".join(suite.DATASETS) else f" --datasets {args.datasets}"
-    options += "" if args.keeps == KEEPS else f" --keeps {','.join(f'{k:g}' for k in args.keeps)}"
-    write_json(args.out, {"command": "PYTHONPATH=. python scripts/tune_kd_views.py --data-root "
-                                     f"{args.data_root} --out {args.out}{options}",
+    options = "" if args.keeps == KEEPS else f" --keeps {','.join(f'{k:g}' for k in args.keeps)}"
+    write_json(args.out, {"command": suite.tuning_command("tune_kd_views.py", args, options),
                           "candidates": CANDIDATES, "keeps": args.keeps, "seeds": SEEDS, "summary": means,
                           "mean_val_accuracy_by_family": by_family, "runs": runs}, indent=1)
     print(json.dumps(means, indent=1), "\nmean by family:", json.dumps(by_family, indent=1))

@@ -339,6 +339,18 @@ def tuning_args(description: str, add_options: Callable[[argparse.ArgumentParser
     return parser.parse_args()
 
 
+def comma_separated(kind: Callable[[str], Any]) -> Callable[[str], tuple]:
+    """An argparse ``type`` for a comma-separated list: ``"0.1,0.3"`` -> ``(0.1, 0.3)`` with ``kind=float``."""
+    return lambda text: tuple(kind(v) for v in text.split(","))
+
+
+def tuning_command(script: str, args: argparse.Namespace, options: str = "") -> str:
+    """The command line a ``scripts/tune_*.py`` run records in its JSON: data root, output, ``--datasets`` when not
+    all of them, then the script's own non-default ``options`` (already rendered)."""
+    datasets = "" if args.datasets == ",".join(DATASETS) else f" --datasets {args.datasets}"
+    return f"PYTHONPATH=. python scripts/{script} --data-root {args.data_root} --out {args.out}{datasets}{options}"
+
+
 def mean_accuracy(runs: list[dict[str, Any]], cell: Callable[[dict[str, Any]], str],
                   candidate: Callable[[dict[str, Any]], str]) -> dict[str, dict[str, float]]:
     """Mean ``val_accuracy`` of the tuning runs per cell and per candidate within it (``{cell: {candidate: mean}}``,
