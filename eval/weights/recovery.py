@@ -102,7 +102,7 @@ def distill(student: Any, texts: Sequence[str], teacher_embeddings: npt.ArrayLik
                 with torch.no_grad():
                     for name, module in linears.items():
                         module.weight.mul_(masks[name])
-                losses.append(float(loss))
+                losses.append(loss.item())
     finally:
         student.eval()
         student.max_seq_length = old_len
