@@ -9,6 +9,7 @@ import argparse
 import logging
 import sys
 
+from datapruner import __version__
 from datapruner.cli import score, select, train
 from datapruner.errors import DataprunerError
 
@@ -17,6 +18,7 @@ COMMANDS = [score, select, train]
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="datapruner", description="Score training data and keep what matters.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     parser.add_argument("--debug", action="store_true", help="show the traceback of known errors")
     subparsers = parser.add_subparsers(dest="command", required=True)
     for module in COMMANDS:

@@ -8,6 +8,7 @@ import argparse
 import logging
 import sys
 
+from ragprune import __version__
 from ragprune.cli import html, prune, serve
 from ragprune.errors import RagpruneError
 
@@ -16,6 +17,7 @@ COMMANDS: list = [prune, serve, html]
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ragprune", description="Prune retrieved context before generation.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     parser.add_argument("--debug", action="store_true", help="show the traceback of known errors")
     subparsers = parser.add_subparsers(dest="command", required=True)
     for module in COMMANDS:
