@@ -66,6 +66,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--no-views", action="store_true",
                         help="distil on the kept rows only; by default the teacher also labels random views of every "
                              "batch (n-gram dropout for fasttext, shifts for cnn) when it reads the student's inputs")
+    parser.add_argument("--no-substitution", action="store_true",
+                        help="distil without word-substitution copies; by default a fasttext student on views also "
+                             "learns from copies of the kept rows with words swapped for near neighbours, labelled "
+                             "by the teacher, when at most 30%% of the rows are kept")
     parser.add_argument("--epochs", type=int, default=None, help="training epochs (default: per model type)")
     parser.add_argument("--batch-size", type=int, default=None, help="batch size (default: per model type)")
     parser.add_argument("--learning-rate", type=_float, default=None, help="learning rate (default: per model type)")
@@ -97,8 +101,9 @@ def run(args: argparse.Namespace) -> int:
             raise DataprunerError(f"--{name} {value} is inside --out {args.out}: write the output somewhere else.")
     if args.distill is False and args.teacher is None and args.alpha is not None:
         raise DataprunerError("--alpha needs --distill (or --teacher): add it or drop --alpha.")
-    if args.distill is False and args.teacher is None and args.no_views:
-        raise DataprunerError("--no-views needs --distill (or --teacher): add it or drop --no-views.")
+    for flag in ("views", "substitution"):
+        if args.distill is False and args.teacher is None and getattr(args, f"no_{flag}"):
+            raise DataprunerError(f"--no-{flag} needs --distill (or --teacher): add it or drop --no-{flag}.")
     teacher = str(_teacher_dir(args.teacher)) if args.teacher is not None else None
     temperature = DEFAULT_TEMPERATURE if args.temperature is None else args.temperature
     show = sys.stderr.isatty() or None
@@ -107,7 +112,8 @@ def run(args: argparse.Namespace) -> int:
                    teacher_model_type=args.teacher_model_type, alpha=args.alpha, temperature=temperature,
                    text_column=args.text_column, label_column=args.label_column, split=args.split, seed=args.seed,
                    epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate,
-                   views=False if args.no_views else None, show_progress_bar=show)
+                   views=False if args.no_views else None, substitution=False if args.no_substitution else None,
+                   show_progress_bar=show)
     out.mkdir(parents=True, exist_ok=True)
     result.student.save(out / "model")
     metrics = dict(result.metrics)

@@ -28,6 +28,7 @@ from datapruner._validation import (
     check_positive_int,
 )
 from datapruner.errors import DataprunerError
+from datapruner.training.substitution import SUBSTITUTION_DEFAULTS, substitution_epochs
 from datapruner.training.views import VIEW_DEFAULTS, ViewFn, default_views
 
 if TYPE_CHECKING:
@@ -252,6 +253,32 @@ def _resolve_training_options(model_type: str, n_rows: int, *, epochs: int | Non
     return opts
 
 
+def _use_substitution(wanted: bool | None, model_type: str, keep: float, view_fn: ViewFn | None) -> bool:
+    """Whether the student trains on word-substitution copies too (see ``train``'s ``substitution``)."""
+    if wanted is None:
+        return model_type == "fasttext" and view_fn is not None and keep <= SUBSTITUTION_DEFAULTS["max_keep"]
+    if wanted and model_type != "fasttext":
+        raise DataprunerError(f"substitution=True needs a fasttext student (it reads words), not {model_type!r}.")
+    return wanted
+
+
+def _with_copies(student: Any, kept_ds: datasets.Dataset, features: npt.NDArray[Any], labels: npt.NDArray[Any], *,
+                 text_column: str, seed: int) -> tuple[datasets.Dataset, npt.NDArray[Any], npt.NDArray[Any]]:
+    """The kept rows followed by their word-substitution copies: as a dataset of texts, as features and labels."""
+    import datasets as hf
+
+    from datapruner.training.substitution import WordNeighbors, stack_ids
+
+    spec = SUBSTITUTION_DEFAULTS
+    texts = kept_ds.with_format(None)[text_column]
+    copies = WordNeighbors(top_k=int(spec["top_k"])).substitute(texts, copies=int(spec["copies"]),
+                                                                rate=spec["rate"], seed=seed)
+    copies_ds = hf.Dataset.from_dict({text_column: copies})
+    all_texts = hf.Dataset.from_dict({text_column: list(texts) + copies})
+    return (all_texts, stack_ids([features, student.featurize(copies_ds)]),
+            np.tile(labels, int(spec["copies"]) + 1))
+
+
 def _student_views(student: Any, teacher: Any, wanted: bool | None) -> ViewFn | None:
     """Return the student's view function when views apply (see ``train``'s ``views``), else ``None``."""
     view_fn = default_views(student.model_type)
@@ -294,6 +321,7 @@ def train(
     weight_decay: float | None = None,
     min_steps: int | None = None,
     views: bool | None = None,
+    substitution: bool | None = None,
     embedding_model: str | None = None,
     show_progress_bar: bool | None = None,
 ) -> TrainResult:
@@ -329,6 +357,11 @@ def train(
             distillation, a student type that has views, and a teacher that reads the same inputs (same model
             type and featurizer). ``True`` requires them; ``False`` turns them off. A student on views trains for
             :data:`VIEW_EPOCH_FACTOR` times its default epochs unless ``epochs`` is given.
+        substitution: Add word-substitution copies of the kept rows, labelled by the teacher
+            (:mod:`datapruner.training.substitution`, :data:`SUBSTITUTION_DEFAULTS`), in the same number of
+            optimisation steps. ``None`` (default) adds them to a distilled ``fasttext`` student on views when at
+            most ``max_keep`` of the data is kept; ``True`` requires distillation and a ``fasttext`` student (any
+            teacher that reads text); ``False`` turns them off.
         embedding_model: Sentence-transformers model for the ``minilm-*`` types (``None``: embedded MiniLM).
         show_progress_bar: Show tqdm bars while training; ``None`` follows the logger level.
 
@@ -364,6 +397,12 @@ def train(
         distill = True
     if views and not distill:
         raise DataprunerError("views=True needs distillation: the teacher labels each view.")
+    if substitution is not None and not isinstance(substitution, bool):
+        raise DataprunerError(f"substitution={substitution!r} is not valid: use True, False or None.")
+    if substitution and not distill:
+        raise DataprunerError("substitution=True needs distillation: the teacher labels each copy.")
+    if substitution and model_type not in ("auto", "fasttext"):
+        _use_substitution(substitution, model_type, 0.0, None)  # fails now, before any data is read
     timings: dict[str, float] = {}
     started = time.perf_counter()
 
@@ -456,16 +495,24 @@ def train(
                                      learning_rate=learning_rate, weight_decay=weight_decay, min_steps=min_steps)
     kept_ds = train_ds.select(indices)
     kept_features = student.featurize(kept_ds)
+    kept_labels = y_full[indices]
     view_fn = None
     if distill:
         view_fn = _student_views(student, teacher_bundle, views)
-        # the teacher runs on every batch only when it labels views; otherwise its logits are computed once
-        teacher_logits = None if view_fn else teacher_bundle.predict_logits(kept_ds)
         metrics["views"] = list(VIEW_DEFAULTS[model_type]) if view_fn else None
         if view_fn and epochs is None:  # a student learning from views keeps gaining from a patient schedule
             opts["epochs"] *= VIEW_EPOCH_FACTOR
+        if _use_substitution(substitution, model_type, keep, view_fn):
+            kept_ds, kept_features, kept_labels = _with_copies(student, kept_ds, kept_features, kept_labels,
+                                                               text_column=text_column, seed=seed)
+            copies = SUBSTITUTION_DEFAULTS["copies"]
+            opts["epochs"] = substitution_epochs(opts["epochs"], indices.size, copies, opts["batch_size"])
+            metrics["substitution"] = {k: SUBSTITUTION_DEFAULTS[k] for k in ("copies", "rate", "top_k")}
+        # the teacher runs on every batch only when it labels views; otherwise its logits are computed once
+        teacher_logits = None if view_fn else teacher_bundle.predict_logits(kept_ds)
+    metrics.setdefault("substitution", None)
     logger.info("training the student (%s) on %d of %d rows", model_type, indices.size, len(train_ds))
-    fit_classifier(student.network, kept_features, y_full[indices], seed=seed, teacher_logits=teacher_logits,
+    fit_classifier(student.network, kept_features, kept_labels, seed=seed, teacher_logits=teacher_logits,
                    teacher=teacher_bundle.network if view_fn else None, views=view_fn,
                    alpha=metrics["alpha"] or 0.0, temperature=metrics["temperature"] or 1.0,
                    show_progress_bar=show_progress_bar, **opts)

@@ -16,6 +16,7 @@ embedder, prototype/semdedup through ``score_embeddings``. MNIST prototype/semde
 from __future__ import annotations
 
 import argparse
+import functools
 import gzip
 import hashlib
 import json
@@ -31,6 +32,7 @@ from typing import Any
 import numpy as np
 
 from datapruner._atomic import write_json
+from datapruner.training.substitution import SUBSTITUTION_DEFAULTS
 from eval.data_root import data_file
 from eval.errors import EvalError
 
@@ -84,11 +86,15 @@ FAMILIES: dict[str, dict[str, Any]] = {
     # score as well as batches of 64 (+0.4 points at keep <= 0.3, -0.3 at 0.9) in about 20% less time. 4x beats 2x
     # at every keep <= 0.3 (+0.7, +0.7, +0.9 points at 0.1/0.2/0.3) and 8x does not beat 4x (0.823/0.842/0.852
     # against 0.825/0.840/0.852), so 4x at keep <= 0.3 and 2x above, which the EmbeddingBag step fits in budget.
+    # substitution (distilled students at keep <= max_keep; datapruner.training.substitution): the kept rows plus
+    # word-substitution copies the teacher labels, in the same number of steps; chosen by
+    # scripts/tune_kd_substitution.py (eval/results/data/kd_substitution_tuning.json).
     "fasttext": {"architecture": "fasttext", "proxy": "fasttext",
                  "network": {"n_buckets": 2 ** 18, "dim": 64, "dropout": 0.5},
                  "train": {"epochs": 10, "batch_size": 64, "learning_rate": 3e-3, "weight_decay": 0.0},
                  "min_steps": 100, "min_step_share": 1.0, "views": ["ngram_dropout", 0.8],
-                 "kd_train": {"batch_size": 256, "learning_rate": 0.012}, "kd_step_share": ((0.3, 4.0), (1.0, 2.0))},
+                 "kd_train": {"batch_size": 256, "learning_rate": 0.012}, "kd_step_share": ((0.3, 4.0), (1.0, 2.0)),
+                 "substitution": dict(SUBSTITUTION_DEFAULTS)},
     "cnn": {"architecture": "cnn", "proxy": "cnn", "network": {"channels": [8, 16]},
             "train": {"epochs": 4, "batch_size": 128, "learning_rate": 3e-3, "weight_decay": 0.0},
             "min_steps": 100, "min_step_share": 1.0, "views": ["random_shift", 2]},
@@ -258,6 +264,7 @@ class Task:
     scorer_column: str
     embeddings: np.ndarray  # for prototype / semdedup
     proxy_model: Any = None
+    neighbours: Any = None  # a fitted WordNeighbors when the family distils on word-substitution copies
     timings: dict[str, float] = field(default_factory=dict)
     config: dict[str, Any] = field(default_factory=dict)  # the family's entry of FAMILIES, carried to workers
 
@@ -317,10 +324,36 @@ def build_tasks(args: argparse.Namespace, datasets_wanted: list[str], families_w
             else:
                 tok = HashingTokenizer(n_buckets=FAMILIES[fam]["network"]["n_buckets"])
                 x_tr, x_te = tok.encode(split.train_texts), tok.encode(split.test_texts)
+            substitution = FAMILIES[fam].get("substitution")
             tasks.append(Task(name, fam, x_tr, split.train_labels, x_te, split.test_labels, int(classes.size),
                               scorer_data, "text", emb_tr, proxy_model=lookup,
+                              neighbours=_neighbours(substitution["top_k"]) if substitution else None,
                               timings={"load_s": time.perf_counter() - started - embed_s, "embed_s": embed_s}))
     return tasks
+
+
+@functools.lru_cache(maxsize=None)
+def _neighbours(top_k: int) -> Any:
+    """One fitted :class:`~datapruner.training.substitution.WordNeighbors` per ``top_k``, shared by the tasks (and
+    pickled to the workers with them, so no worker loads the encoder for it)."""
+    from datapruner.training.substitution import WordNeighbors
+
+    return WordNeighbors(top_k=top_k).fit()
+
+
+def substituted_ids(task: Task, seed: int) -> np.ndarray | None:
+    """The hashed n-gram ids of the family's word-substitution copies of every training row for ``seed``, shape
+    ``(copies, n_train, width)``; ``None`` when the family distils without them. Made once per seed, so every
+    method's students at that seed see the same copies of a row."""
+    spec = task.config.get("substitution")
+    if not spec or task.neighbours is None:
+        return None
+    from datapruner.models import HashingTokenizer
+
+    texts = task.scorer_data.with_format(None)["text"]
+    copies = task.neighbours.substitute(texts, copies=spec["copies"], rate=spec["rate"], seed=seed)
+    ids = HashingTokenizer(n_buckets=task.config["network"]["n_buckets"]).encode(copies)
+    return ids.reshape(spec["copies"], len(texts), ids.shape[1])
 
 
 def tuning_args(description: str, add_options: Callable[[argparse.ArgumentParser], None] | None = None
@@ -412,17 +445,20 @@ def subset_epochs(family: dict[str, Any], n_rows: int, n_full: int, *, distill: 
 
 def _train_eval(task: Task, idx: np.ndarray, *, seed: int, teacher: Any = None, alpha: float = 0.0,
                 views: list | None = None, teacher_logits: np.ndarray | None = None,
-                temperature: float = TEMPERATURE) -> tuple[float, Any]:
+                temperature: float = TEMPERATURE, substitutes: np.ndarray | None = None) -> tuple[float, Any]:
     """Train a fresh student of the task's family on rows ``idx``; return (test accuracy, model).
 
     With a ``teacher`` (a trained network of the same family) the student is distilled; the teacher labels a random
     view of every batch when the family has ``views`` (``[name, strength]``, see
     :mod:`datapruner.training.views`; ``views`` overrides the family's). ``teacher_logits`` (all training rows)
     distil from a teacher of another family instead, without views. ``temperature`` is the distillation
-    temperature (the suite's ``TEMPERATURE`` unless a tuning script probes another).
+    temperature (the suite's ``TEMPERATURE`` unless a tuning script probes another). ``substitutes``
+    (:func:`substituted_ids`) add the kept rows' word-substitution copies for a distilled student at
+    ``keep <= max_keep`` of the family's ``substitution``, in the same number of optimisation steps.
     """
     from datapruner.models import build_model
     from datapruner.training.loop import fit_classifier, predict_logits
+    from datapruner.training.substitution import stack_ids, substitution_epochs
     from datapruner.training.views import make_views
 
     fam = task.config
@@ -432,7 +468,14 @@ def _train_eval(task: Task, idx: np.ndarray, *, seed: int, teacher: Any = None, 
     distill = (teacher is not None or teacher_logits is not None) and alpha > 0
     opts = train_options(fam, distill=distill)
     opts["epochs"] = subset_epochs(fam, idx.size, task.y_train.size, distill=distill)
-    fit_classifier(model, task.x_train[idx], task.y_train[idx], seed=seed, teacher=teacher if distill else None,
+    x, y = task.x_train[idx], task.y_train[idx]
+    spec = fam.get("substitution")
+    if (distill and teacher is not None and substitutes is not None and spec
+            and idx.size <= math.ceil(spec["max_keep"] * task.y_train.size)):
+        x = stack_ids([x, *substitutes[:, idx]])
+        y = np.tile(y, spec["copies"] + 1)
+        opts["epochs"] = substitution_epochs(opts["epochs"], idx.size, spec["copies"], opts["batch_size"])
+    fit_classifier(model, x, y, seed=seed, teacher=teacher if distill else None,
                    teacher_logits=teacher_logits[idx] if distill and teacher_logits is not None else None,
                    views=make_views(*views) if distill and views and teacher is not None else None,
                    alpha=alpha if distill else 0.0, temperature=temperature, show_progress_bar=False, **opts)
@@ -476,6 +519,10 @@ def run_seed(task: Task, seed: int, *, keeps: tuple[float, ...], methods: list[s
     t0 = time.perf_counter()
     full_acc, teacher = _train_eval(task, np.arange(n), seed=seed)
     timings["teacher_s"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    substitutes = substituted_ids(task, seed)
+    if substitutes is not None:
+        timings["substitution_s"] = time.perf_counter() - t0
     base = {"dataset": task.dataset, "family": task.family, "seed": seed}
     runs.append({**base, "method": "full", "keep": 1.0, "distill": False, "alpha": None, "n_train": n,
                  "accuracy": full_acc})
@@ -501,7 +548,7 @@ def run_seed(task: Task, seed: int, *, keeps: tuple[float, ...], methods: list[s
             for distill in (False, True):
                 alpha = default_alpha(idx.size / n) if distill else None
                 acc, _ = _train_eval(task, idx, seed=seed, teacher=teacher if distill else None,
-                                     alpha=alpha or 0.0)
+                                     alpha=alpha or 0.0, substitutes=substitutes)
                 runs.append({**base, "method": method, "keep": keep, "distill": distill, "alpha": alpha,
                              "n_train": int(idx.size), "accuracy": acc})
         timings["students_s"] = timings.get("students_s", 0.0) + time.perf_counter() - t0
@@ -510,7 +557,7 @@ def run_seed(task: Task, seed: int, *, keeps: tuple[float, ...], methods: list[s
     for keep in alpha_keeps:
         idx = select_indices(rand[0], keep=keep, strategy="hard", seed=seed)
         for alpha in alpha_grid:
-            acc, _ = _train_eval(task, idx, seed=seed, teacher=teacher, alpha=alpha)
+            acc, _ = _train_eval(task, idx, seed=seed, teacher=teacher, alpha=alpha, substitutes=substitutes)
             sweep.append({**base, "keep": keep, "alpha": alpha, "accuracy": acc})
     timings["alpha_sweep_s"] = time.perf_counter() - t0
     logger.info("%s/%s seed %d done (full-data accuracy %.4f)", task.dataset, task.family, seed, full_acc)
@@ -815,6 +862,11 @@ def _run(args: argparse.Namespace, embedder: Any, datasets_wanted: list[str], fa
         f"(0.9 - 0.4 * keep) and T = {TEMPERATURE:g}. For the from-scratch families the teacher labels a random "
         "view of every batch (fastText: n-gram dropout, rate up to 0.8; CNN: shifts of up to 2 pixels; chosen on "
         "validation splits: eval/results/data/kd_views_tuning.json); runs without KD train on the rows as they are.",
+        "Distilled fastText students at keep <= 0.3 also learn from 16 word-substitution copies of each kept row "
+        "(half the words swapped for one of their 10 nearest words in MiniLM's space, a general vocabulary, not the "
+        "pruned rows), labelled by the teacher, in the same number of steps (TinyBERT's augmentation; "
+        "datapruner.training.substitution; chosen on validation splits: "
+        "eval/results/data/kd_substitution_tuning.json and kd_substitution_by_keep.json).",
         "Students train for the family's epochs, raised on small subsets to at least min_steps optimisation steps "
         "and, for the from-scratch families, min_step_share of the steps of full-data training (chosen on "
         "validation splits: eval/results/data/step_floor_tuning.json); distilled fastText students train in "

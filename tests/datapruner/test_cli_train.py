@@ -77,6 +77,19 @@ def test_train_fasttext_distils_on_views_unless_told_not_to(files, tmp_path, cap
     assert seen == {False: ["ngram_dropout", 0.8], True: None}
 
 
+def test_train_fasttext_adds_substitution_copies_when_little_is_kept(files, tmp_path, capsys):
+    rows = [json.loads(line) for line in files["train"].read_text().splitlines()]
+    datasets.Dataset.from_list(rows[::5]).to_parquet(str(tmp_path / "fifth.parquet"))
+    seen = {}
+    for flag in ([], ["--no-substitution"]):
+        out = tmp_path / f"sub{len(flag)}"
+        code, err = _run(["--data", str(files["train"]), "--subset", str(tmp_path / "fifth.parquet"), "--test",
+                          str(files["test"]), "--distill", "--out", str(out), *flag, *FAST], capsys)
+        assert code == 0, err
+        seen[bool(flag)] = json.loads((out / "metrics.json").read_text())["substitution"]
+    assert seen == {False: {"copies": 16, "rate": 0.5, "top_k": 10}, True: None}
+
+
 def test_train_without_subset_or_distill(files, tmp_path, capsys):
     out = tmp_path / "plain"
     code, err = _run(["--data", str(files["train"]), "--test", str(files["test"]), "--out", str(out), *FAST], capsys)
@@ -105,6 +118,7 @@ def test_train_on_images_from_a_save_to_disk_folder(tmp_path, capsys):
     ({}, ["--alpha", "1.5", "--distill"], "alpha=1.5"),
     ({}, ["--alpha", "0.5"], "--alpha needs --distill"),
     ({}, ["--no-views"], "--no-views needs --distill"),
+    ({}, ["--no-substitution"], "--no-substitution needs --distill"),
     ({}, ["--temperature", "0", "--distill"], "temperature=0"),
     ({}, ["--teacher", "{root}"], "is not a trained model"),
     ({}, ["--label-column", "none"], "training needs labels"),
