@@ -7,7 +7,9 @@ The student is trained on the kept rows with
 where the teacher was trained on the *full* data (or is passed in; it may be smaller than the student).
 The ``T**2`` factor keeps the gradient scale of the soft term comparable across temperatures (Hinton et al.).
 For ``fasttext`` and ``cnn`` students the teacher labels a random view of every batch instead of the kept rows as
-they are (:mod:`datapruner.training.views`), so the subset teaches more of the teacher's function.
+they are (:mod:`datapruner.training.views`), so the subset teaches more of the teacher's function; a ``fasttext``
+student on a small subset also learns from word-substitution copies of the kept rows that the teacher labels
+(:mod:`datapruner.training.substitution`), which carry words the subset lacks.
 """
 from __future__ import annotations
 
