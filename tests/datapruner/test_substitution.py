@@ -1,6 +1,8 @@
 """Word-substitution copies for distillation: neighbours, copies, the shipped table, and their use in ``train``."""
 from __future__ import annotations
 
+import math
+
 import datasets
 import numpy as np
 import pytest
@@ -88,10 +90,11 @@ def test_shipped_table_matches_the_embedded_model():
 
 def test_substitution_epochs_keep_the_number_of_steps():
     for epochs, rows, copies, batch in [(400, 490, 32, 256), (40, 2700, 32, 256), (5, 10, 8, 64)]:
-        before = epochs * -(-rows // batch)
-        after = substitution_epochs(epochs, rows, copies, batch) * -(-(rows * (copies + 1)) // batch)
-        assert abs(after - before) <= -(-(rows * (copies + 1)) // batch) / 2 or after >= before
-    assert substitution_epochs(1, 1000, 32, 64) == 1
+        before = epochs * math.ceil(rows / batch)
+        per_epoch = math.ceil(rows * (copies + 1) / batch)
+        after = substitution_epochs(epochs, rows, copies, batch) * per_epoch
+        assert abs(after - before) <= per_epoch / 2  # the nearest whole number of epochs
+    assert substitution_epochs(1, 1000, 32, 64) == 1  # fewer steps than one epoch over the copies: one epoch
 
 
 def test_stack_ids_pads_with_zeros():
