@@ -28,8 +28,7 @@ SEEDS = (0, 1)
 
 
 def _add_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--keeps", type=suite.comma_separated(float), default=KEEPS,
-                        help="comma-separated kept fractions")
+    suite.add_keeps_option(parser, KEEPS)
     parser.add_argument("--shares", type=suite.comma_separated(float), default=SHARES,
                         help="comma-separated step shares")
     parser.add_argument("--no-control", dest="control", action="store_false",

@@ -30,11 +30,6 @@ KEEPS = (0.1, 0.3)
 SEEDS = (0, 1)
 
 
-def _add_options(parser) -> None:
-    parser.add_argument("--keeps", type=suite.comma_separated(float), default=KEEPS,
-                        help="comma-separated kept fractions")
-
-
 def _variant(task: suite.Task, candidate: dict | None) -> suite.Task:
     config = {k: v for k, v in task.config.items() if k != "substitution"}
     if candidate is None:
@@ -44,7 +39,7 @@ def _variant(task: suite.Task, candidate: dict | None) -> suite.Task:
 
 
 def main() -> None:
-    args = suite.tuning_args(__doc__.splitlines()[0], _add_options)
+    args = suite.tuning_args(__doc__.splitlines()[0], lambda parser: suite.add_keeps_option(parser, KEEPS))
     datasets = [d for d in args.datasets.split(",") if "fasttext" in suite.DATASETS[d]["families"]]
     runs = []
     for probe in suite.validation_tasks(args.data_root, datasets, ["fasttext"]):
@@ -66,7 +61,7 @@ def main() -> None:
     means = suite.mean_accuracy(runs, lambda r: f"{r['dataset']}/{r['family']}/keep {r['keep']}",
                                 lambda r: json.dumps(r["substitution"]))
     by_candidate = {json.dumps(c): float(np.mean([d[json.dumps(c)] for d in means.values()])) for c in CANDIDATES}
-    options = "" if args.keeps == KEEPS else f" --keeps {','.join(f'{k:g}' for k in args.keeps)}"
+    options = suite.keeps_flag(args.keeps, KEEPS)
     write_json(args.out, {"command": suite.tuning_command("tune_kd_substitution.py", args, options),
                           "candidates": CANDIDATES, "keeps": args.keeps, "seeds": SEEDS, "summary": means,
                           "mean_val_accuracy_by_candidate": by_candidate, "runs": runs}, indent=1)

@@ -12,7 +12,6 @@ each candidate view: none (plain distillation) or a view of some strength that t
 """
 from __future__ import annotations
 
-import argparse
 import json
 import time
 
@@ -30,13 +29,8 @@ KEEPS = (0.1, 0.3)
 SEEDS = (0, 1)
 
 
-def _add_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--keeps", type=suite.comma_separated(float), default=KEEPS,
-                        help="comma-separated kept fractions")
-
-
 def main() -> None:
-    args = suite.tuning_args(__doc__.splitlines()[0], _add_options)
+    args = suite.tuning_args(__doc__.splitlines()[0], lambda parser: suite.add_keeps_option(parser, KEEPS))
     runs = []
     for probe in suite.validation_tasks(args.data_root, args.datasets.split(","), list(CANDIDATES)):
         for seed in SEEDS:
@@ -59,7 +53,7 @@ def main() -> None:
         rows = [d for k, d in means.items() if f"/{family}/" in k]
         if rows:
             by_family[family] = {json.dumps(c): float(np.mean([d[json.dumps(c)] for d in rows])) for c in candidates}
-    options = "" if args.keeps == KEEPS else f" --keeps {','.join(f'{k:g}' for k in args.keeps)}"
+    options = suite.keeps_flag(args.keeps, KEEPS)
     write_json(args.out, {"command": suite.tuning_command("tune_kd_views.py", args, options),
                           "candidates": CANDIDATES, "keeps": args.keeps, "seeds": SEEDS, "summary": means,
                           "mean_val_accuracy_by_family": by_family, "runs": runs}, indent=1)

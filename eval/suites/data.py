@@ -372,6 +372,16 @@ def tuning_args(description: str, add_options: Callable[[argparse.ArgumentParser
     return parser.parse_args()
 
 
+def add_keeps_option(parser: argparse.ArgumentParser, default: tuple[float, ...]) -> None:
+    """``--keeps 0.1,0.3``: the kept fractions a ``scripts/tune_*.py`` probes."""
+    parser.add_argument("--keeps", type=comma_separated(float), default=default, help="comma-separated kept fractions")
+
+
+def keeps_flag(keeps: tuple[float, ...], default: tuple[float, ...]) -> str:
+    """The ``--keeps`` part of a recorded tuning command: empty when ``keeps`` is the script's default."""
+    return "" if keeps == default else f" --keeps {','.join(f'{k:g}' for k in keeps)}"
+
+
 def comma_separated(kind: Callable[[str], Any]) -> Callable[[str], tuple]:
     """An argparse ``type`` for a comma-separated list: ``"0.1,0.3"`` -> ``(0.1, 0.3)`` with ``kind=float``."""
     return lambda text: tuple(kind(v) for v in text.split(","))
