@@ -117,6 +117,17 @@ class RowChunkCache:
         return self._merge(bounds)
 
     def _merge(self, bounds: list[tuple[int, int]]) -> npt.NDArray[Any]:
+        """Merge the chunks into the final array, or load it when another process (computing the same entry at the
+        same time) merged first and removed the chunks."""
+        try:
+            return self._merge_chunks(bounds)
+        except FileNotFoundError:
+            if not self.final_path.exists():
+                raise
+            shutil.rmtree(self.directory / "chunks", ignore_errors=True)  # any chunk this process saved late
+            return _load(self.final_path)
+
+    def _merge_chunks(self, bounds: list[tuple[int, int]]) -> npt.NDArray[Any]:
         if not bounds:  # zero rows
             return np.zeros((0,), dtype=np.float32)
         first = np.load(self._chunk_path(*bounds[0]), mmap_mode="r")

@@ -95,6 +95,26 @@ def test_row_chunk_cache_bounds_and_memory_map(tmp_path):
     assert store.done_chunks() == store.chunk_bounds()
 
 
+def test_row_chunk_cache_two_processes_on_one_entry(tmp_path):
+    """Two runs computing the same entry at once: the one that merges second finds the chunks gone (the first
+    removed them) and returns the merged array instead of failing."""
+    def rows(s: int, e: int) -> np.ndarray:
+        return np.arange(s, e, dtype=np.float32)[:, None] * np.ones((1, 2), np.float32)
+
+    first = RowChunkCache({"k": 1}, n_rows=10, chunk_size=4, root=tmp_path)
+    second = RowChunkCache({"k": 1}, n_rows=10, chunk_size=4, root=tmp_path)
+
+    def slow_rows(s: int, e: int) -> np.ndarray:
+        if e == 10:  # while the second run computes its last chunk, the first finishes and merges
+            first.get_or_compute(rows)
+            assert first.final_path.exists() and not (first.directory / "chunks").exists()
+        return rows(s, e)
+
+    out = second.get_or_compute(slow_rows)
+    np.testing.assert_array_equal(out, rows(0, 10))
+    assert not (second.directory / "chunks").exists(), "the late chunk is cleaned up"
+
+
 def test_embedder_validation_and_default_identity():
     with pytest.raises(DataprunerError, match="batch_size"):
         Embedder(batch_size=0)
