@@ -29,6 +29,13 @@ def resolve_keep(keep: Any, n_rows: int) -> int:
     return int(min(n_rows, max(1, round(keep * n_rows))))
 
 
+def kept_at_most(n_kept: int, n_rows: int, keep: float) -> bool:
+    """Whether ``n_kept`` of ``n_rows`` rows is at most what ``keep`` selects (``resolve_keep``): the one rule for
+    options that apply "when at most a fraction of the data is kept", so a subset made with ``select(keep=...)``
+    gets them whatever the rounding."""
+    return n_kept <= resolve_keep(keep, n_rows)
+
+
 def check_fraction(name: str, value: Any, *, low: float = 0.0, high: float = 1.0,
                    low_open: bool = False) -> float:
     """Return ``value`` as a float in [low, high] (or (low, high] with ``low_open``)."""

@@ -28,6 +28,7 @@ from datapruner._validation import (
     check_fraction,
     check_option,
     check_positive_int,
+    kept_at_most,
 )
 from datapruner.errors import DataprunerError
 from datapruner.training.substitution import SUBSTITUTION_DEFAULTS, substitution_epochs
@@ -255,10 +256,12 @@ def _resolve_training_options(model_type: str, n_rows: int, *, epochs: int | Non
     return opts
 
 
-def _use_substitution(wanted: bool | None, model_type: str, keep: float, view_fn: ViewFn | None) -> bool:
+def _use_substitution(wanted: bool | None, model_type: str, n_kept: int, n_rows: int, view_fn: ViewFn | None
+                      ) -> bool:
     """Whether the student trains on word-substitution copies too (see ``train``'s ``substitution``)."""
     if wanted is None:
-        return model_type == "fasttext" and view_fn is not None and keep <= SUBSTITUTION_DEFAULTS["max_keep"]
+        return (model_type == "fasttext" and view_fn is not None
+                and kept_at_most(n_kept, n_rows, SUBSTITUTION_DEFAULTS["max_keep"]))
     if wanted and model_type != "fasttext":
         raise DataprunerError(f"substitution=True needs a fasttext student (it reads words), not {model_type!r}.")
     return wanted
@@ -404,7 +407,7 @@ def train(
     if substitution and not distill:
         raise DataprunerError("substitution=True needs distillation: the teacher labels each copy.")
     if substitution and model_type not in ("auto", "fasttext"):
-        _use_substitution(substitution, model_type, 0.0, None)  # fails now, before any data is read
+        _use_substitution(substitution, model_type, 0, 1, None)  # fails now, before any data is read
     timings: dict[str, float] = {}
     started = time.perf_counter()
 
@@ -504,7 +507,7 @@ def train(
         metrics["views"] = list(VIEW_DEFAULTS[model_type]) if view_fn else None
         if view_fn and epochs is None:  # a student learning from views keeps gaining from a patient schedule
             opts["epochs"] *= VIEW_EPOCH_FACTOR
-        if _use_substitution(substitution, model_type, keep, view_fn):
+        if _use_substitution(substitution, model_type, indices.size, len(train_ds), view_fn):
             kept_ds, kept_features, kept_labels = _with_copies(student, kept_ds, kept_features, kept_labels,
                                                                text_column=text_column, seed=seed)
             copies = SUBSTITUTION_DEFAULTS["copies"]

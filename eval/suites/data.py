@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 
 from datapruner._atomic import write_json
+from datapruner._validation import kept_at_most
 from datapruner.training.substitution import SUBSTITUTION_DEFAULTS
 from eval.data_root import data_file
 from eval.errors import EvalError
@@ -433,7 +434,7 @@ def _step_share(family: dict[str, Any], n_rows: int, n_full: int, *, distill: bo
         share = family.get("kd_step_share", share)
     if isinstance(share, (int, float)):
         return float(share)
-    return next(s for max_keep, s in share if n_rows <= math.ceil(max_keep * n_full))
+    return next(s for max_keep, s in share if kept_at_most(n_rows, n_full, max_keep))
 
 
 def subset_epochs(family: dict[str, Any], n_rows: int, n_full: int, *, distill: bool = False) -> int:
@@ -481,7 +482,7 @@ def _train_eval(task: Task, idx: np.ndarray, *, seed: int, teacher: Any = None, 
     x, y = task.x_train[idx], task.y_train[idx]
     spec = fam.get("substitution")
     if (distill and teacher is not None and substitutes is not None and spec
-            and idx.size <= math.ceil(spec["max_keep"] * task.y_train.size)):
+            and kept_at_most(idx.size, task.y_train.size, spec["max_keep"])):
         x = stack_ids([x, *substitutes[:, idx]])
         y = np.tile(y, spec["copies"] + 1)
         opts["epochs"] = substitution_epochs(opts["epochs"], idx.size, spec["copies"], opts["batch_size"])

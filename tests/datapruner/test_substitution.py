@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from datapruner.errors import DataprunerError
+from datapruner.selection import select_indices
 from datapruner.training.distill import train
 from datapruner.training.substitution import (
     SHIPPED_TABLE,
@@ -120,6 +121,17 @@ def test_train_adds_copies_when_little_is_kept(sst2_sample):
     assert large.metrics["substitution"] is None  # more than max_keep of the rows kept
     plain = train(data, subset=list(range(20)), model_type="fasttext", epochs=1)
     assert plain.metrics["substitution"] is None  # no teacher to label the copies
+
+
+def test_copies_follow_the_rows_select_keeps_at_max_keep(sst2_sample):
+    """On 232 rows, keep 0.3 selects round(69.6) = 70 rows (30.2%): they still get copies, one row more does not."""
+    data, _ = sst2_sample
+    data = data.select(range(232))
+    assert select_indices(np.arange(232.0), keep=SUBSTITUTION_DEFAULTS["max_keep"], strategy="hard").size == 70
+    at_max = train(data, subset=list(range(70)), model_type="fasttext", distill=True, epochs=1)
+    assert at_max.metrics["substitution"] is not None
+    over = train(data, subset=list(range(71)), model_type="fasttext", distill=True, epochs=1)
+    assert over.metrics["substitution"] is None
 
 
 @pytest.mark.parametrize("kwargs, match", [
