@@ -93,10 +93,19 @@ def check_scores(scores: npt.ArrayLike, n_rows: int | None = None) -> npt.NDArra
     return arr
 
 
+def check_seed(seed: Any) -> int:
+    """Return ``seed`` as an int after checking it is an integer >= 0 (what numpy's generators take)."""
+    if isinstance(seed, bool) or not isinstance(seed, Integral) or seed < 0:
+        raise DataprunerError(f"seed={seed!r} is not valid: use an integer >= 0.")
+    return int(seed)
+
+
 def as_rng(seed: Any) -> np.random.Generator:
     """Turn None, an int or a Generator into a Generator (every random choice goes through here)."""
-    if seed is None or (isinstance(seed, Integral) and not isinstance(seed, bool)):
-        return np.random.default_rng(seed)
+    if seed is None:
+        return np.random.default_rng()
+    if isinstance(seed, Integral) and not isinstance(seed, bool):
+        return np.random.default_rng(check_seed(seed))
     if isinstance(seed, np.random.Generator):
         return seed
     raise DataprunerError(f"seed={seed!r} is not valid: use an int, None or a numpy Generator.")

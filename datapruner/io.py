@@ -28,7 +28,8 @@ def load_data(data: Any, *, split: str = "train") -> Any:
     """Return a ``datasets.Dataset`` from a Dataset, a DatasetDict, a local file or folder, or a dataset name.
 
     Args:
-        data: An in-memory ``Dataset`` (returned as is); a ``DatasetDict`` (``split`` is taken); a path to a
+        data: An in-memory ``Dataset`` (returned as is); a ``DatasetDict`` (``split`` is taken); a pandas
+            ``DataFrame`` (its columns, without the index); a path to a
             ``.jsonl``/``.json``/``.csv``/``.parquet`` file or a ``save_to_disk`` folder; a folder of data files or
             a dataset name (``"stanfordnlp/sst2"``), both read with ``datasets.load_dataset``.
         split: Split to take from a ``DatasetDict`` or a named dataset.
@@ -42,12 +43,15 @@ def load_data(data: Any, *, split: str = "train") -> Any:
         return data
     if isinstance(data, datasets.DatasetDict):
         return _take_split(data, split)
+    if type(data).__module__.startswith("pandas") and type(data).__name__ == "DataFrame":  # without importing pandas
+        return datasets.Dataset.from_pandas(data, preserve_index=False)
     if not isinstance(data, (str, os.PathLike)):
-        raise DataprunerError(f"data={data!r} is not valid: use a datasets.Dataset, a file path or a dataset name.")
+        raise DataprunerError(f"data of type {type(data).__name__} is not valid: use a datasets.Dataset, a pandas "
+                              "DataFrame, a file path or a dataset name.")
     path = Path(data)
     try:
         if path.is_dir():
-            if _is_saved_dataset(path):
+            if is_saved_dataset(path):
                 loaded = datasets.load_from_disk(str(path))
                 return _take_split(loaded, split) if isinstance(loaded, datasets.DatasetDict) else loaded
             # a folder of data files: datasets infers the builder and the splits from the file names
@@ -78,7 +82,7 @@ def load_data(data: Any, *, split: str = "train") -> Any:
         raise DataprunerError(f"cannot read {data}: {_first_line(err)}.") from err
 
 
-def _is_saved_dataset(path: Path) -> bool:
+def is_saved_dataset(path: Path) -> bool:
     """Whether ``path`` was written by ``save_to_disk`` (a Dataset or a DatasetDict)."""
     return (path / "state.json").is_file() or (path / "dataset_dict.json").is_file()
 

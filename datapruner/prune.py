@@ -1,6 +1,7 @@
 """The public entry points: ``score`` a dataset, ``select`` its most useful rows."""
 from __future__ import annotations
 
+import json
 import logging
 import time
 from dataclasses import dataclass
@@ -10,13 +11,13 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from datapruner._validation import check_columns, check_keep, check_option, check_scores
+from datapruner._validation import check_columns, check_keep, check_option, check_scores, check_seed
 from datapruner.engines import ENGINES, get_engine
 from datapruner.errors import DataprunerError
 from datapruner.io import data_fingerprint, load_data, read_scores, write_scores
 from datapruner.report import build_report
 from datapruner.scorers import SCORERS, get_scorer
-from datapruner.selection import STRATEGIES
+from datapruner.selection import STRATEGIES, check_strategy_params
 
 logger = logging.getLogger(__name__)
 
@@ -78,6 +79,7 @@ def score(data: Any, *, method: str, text_column: str = "text", label_column: st
         (3,)
     """
     check_option("engine", engine, ENGINES)
+    check_seed(seed)
     if out is not None and Path(out).suffix.lower() != ".parquet":
         raise DataprunerError(f"out={str(out)!r} is not valid: scores are written as .parquet.")
     dataset = _prepare(data, method, split, text_column, label_column)
@@ -120,11 +122,13 @@ def select_rows(data: Any, *, method: str = "random", keep: float, strategy: str
         **params: Scorer parameters.
     """
     check_keep(keep)
+    check_seed(seed)
     check_option("engine", engine, ENGINES)
     check_option("method", method, SCORERS)
     scorer_cls = SCORERS[method]
     strategy = scorer_cls.default_strategy if strategy is None else strategy
     check_option("strategy", strategy, STRATEGIES)
+    check_strategy_params(strategy, strategy_params or {})
     if strategy == "balanced" and label_column is None:
         raise DataprunerError("strategy='balanced' needs labels: pass label_column.")
     timings: dict[str, float] = {}
@@ -138,9 +142,12 @@ def select_rows(data: Any, *, method: str = "random", keep: float, strategy: str
     started = time.perf_counter()
     higher_is_harder = scorer_cls.higher_is_harder
     scores_path = Path(scores) if isinstance(scores, (str, Path)) else None
+    scorer_params: dict[str, Any] = dict(params)
     if scores_path is not None and scores_path.exists():
         values, meta = read_scores(scores_path)
         _check_scores_match(meta, method, dataset, scores_path)
+        _check_scores_params(meta, params, scores_path)
+        scorer_params = {**meta.get("params", {}), "scores_file": str(scores_path)}  # what made the scores
         higher_is_harder = bool(meta.get("higher_is_harder", higher_is_harder))
         values = check_scores(values, n_rows=len(dataset))
         logger.info("reusing scores from %s", scores_path)
@@ -161,7 +168,7 @@ def select_rows(data: Any, *, method: str = "random", keep: float, strategy: str
         n_rows=len(dataset), indices=indices, scores=values, labels=labels, timings=timings,
         params={"method": method, "strategy": strategy, "keep": keep, "seed": seed,
                 "text_column": text_column, "label_column": label_column,
-                "higher_is_harder": higher_is_harder, "engine": engine, "scorer_params": params,
+                "higher_is_harder": higher_is_harder, "engine": engine, "scorer_params": scorer_params,
                 "strategy_params": strategy_params or {}},
     )
     return Selection(dataset=kept, indices=indices, scores=values, report=report)
@@ -176,6 +183,25 @@ def _check_scores_match(meta: dict[str, Any], method: str, dataset: Any, path: P
     fingerprint = meta.get("data_fingerprint")
     if fingerprint is not None and fingerprint != data_fingerprint(dataset):
         raise DataprunerError(f"{path} was computed on different data: rescore or pass the matching data.")
+
+
+#: Scorer parameters that change how scores are computed, not what they are.
+_RUN_ONLY_PARAMS = frozenset({"cache", "show_progress_bar"})
+
+
+def _check_scores_params(meta: dict[str, Any], given: dict[str, Any], path: Path) -> None:
+    """Scorer parameters given along with a scores file to reuse must be the ones its scores were made with (the
+    file's own are used otherwise; ``seed`` still seeds the selection)."""
+    stored = meta.get("params")
+    if stored is None:
+        return
+    given = json.loads(json.dumps(given, default=str))  # as the scores file records them
+    differ = sorted(k for k in given if k not in _RUN_ONLY_PARAMS and stored.get(k) != given[k])
+    if differ:
+        made = ", ".join(f"{k}={stored.get(k)!r}" for k in differ)
+        asked = ", ".join(f"{k}={given[k]!r}" for k in differ)
+        raise DataprunerError(f"{path} holds scores made with {made}, not {asked}: drop those options to reuse "
+                              "it, or pass another scores file.")
 
 
 def select(data: Any, *, method: str = "random", keep: float, strategy: str | None = None,

@@ -17,9 +17,10 @@ import json
 import os
 import platform
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
+
+from datapruner._atomic import atomic_file
 
 
 def _versions() -> dict[str, str]:
@@ -30,18 +31,6 @@ def _versions() -> dict[str, str]:
         if module is not None:
             out[name] = str(getattr(module, "__version__", "?"))
     return out
-
-
-def _atomic_write_text(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _cell(value: Any) -> str:
@@ -105,11 +94,9 @@ def render_plots(results: dict[str, Any], output_dir: Path) -> list[Path]:
         ax.legend(fontsize=7)
         fig.tight_layout()
         path = output_dir / spec["file"]
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp.png")
-        fig.savefig(tmp, dpi=110)
+        with atomic_file(path, suffix=".png") as tmp:
+            fig.savefig(tmp, dpi=110)
         plt.close(fig)
-        os.replace(tmp, path)
         written.append(path)
     return written
 
@@ -119,7 +106,8 @@ def save_results(results: dict[str, Any], output_dir: str | os.PathLike[str]) ->
     output_dir = Path(output_dir)
     results = {**results, "versions": _versions()}
     json_path = output_dir / "results.json"
-    _atomic_write_text(json_path, json.dumps(results, indent=2, sort_keys=False, default=float) + "\n")
+    with atomic_file(json_path) as tmp:
+        tmp.write_text(json.dumps(results, indent=2, sort_keys=False, default=float) + "\n", encoding="utf-8")
     render_from_json(json_path)
     return json_path
 
@@ -129,6 +117,7 @@ def render_from_json(json_path: str | os.PathLike[str]) -> Path:
     json_path = Path(json_path)
     results = json.loads(json_path.read_text(encoding="utf-8"))
     md_path = json_path.with_name("results.md")
-    _atomic_write_text(md_path, render_markdown(results))
+    with atomic_file(md_path) as tmp:
+        tmp.write_text(render_markdown(results), encoding="utf-8")
     render_plots(results, json_path.parent)
     return md_path

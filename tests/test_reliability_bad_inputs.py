@@ -51,13 +51,26 @@ def _short_scores(d: Path) -> str:
 
 good = lambda d: _write(d, "train.jsonl", _rows())  # noqa: E731
 
+
+def _folder(d: Path, name: str) -> Path:
+    (d / name).mkdir()
+    return d / name
+
+
+def _parquet(d: Path) -> str:
+    import datasets
+
+    path = d / "train.parquet"
+    datasets.Dataset.from_list([json.loads(line) for line in _rows().splitlines()]).to_parquet(str(path))
+    return str(path)
+
 DATAPRUNER: list[Case] = [
     ("missing input file", "datapruner", _select(lambda d: str(d / "nope.jsonl")), 2, "does not exist"),
     ("empty file (0 bytes)", "datapruner", _select(lambda d: _write(d, "e.jsonl", b"")), 2, "is empty"),
     ("CSV with a header and no rows", "datapruner", _select(lambda d: _write(d, "h.csv", "text,label\n")), 2,
      "has no rows"),
     ("unknown extension (.txt)", "datapruner", _select(lambda d: _write(d, "t.txt", "hello\n")), 2, "cannot read"),
-    ("folder with no data files", "datapruner", _select(lambda d: str(d)), 2, "cannot read"),
+    ("folder with no data files", "datapruner", _select(lambda d: str(_folder(d, "empty"))), 2, "cannot read"),
     ("invalid UTF-8 bytes", "datapruner", _select(lambda d: _write(d, "b.jsonl", b'{"text": "caf\xe9"}\n')), 2,
      "not valid UTF-8"),
     ("UTF-16 CSV", "datapruner", _select(lambda d: _write(d, "u.csv", "text,label\nhi,1\n".encode("utf-16"))), 2,
@@ -97,6 +110,29 @@ DATAPRUNER: list[Case] = [
     ("score: --out not .parquet", "datapruner",
      lambda d: ["score", "--data", good(d), "--method", "random", "--out", str(d / "out/s.csv")], 2,
      "written as .parquet"),
+    ("score: --out is the input file", "datapruner",
+     lambda d: ["score", "--data", _parquet(d), "--method", "random", "--out", str(d / "train.parquet")], 2,
+     "is the input file"),
+    ("--out is a folder holding the input", "datapruner",
+     lambda d: ["select", "--data", good(d), "--method", "random", "--keep=0.5", "--out", str(d)], 2,
+     "holds --data"),
+    ("--out is a folder that is not a saved dataset", "datapruner",
+     lambda d: _select(good)(d)[:-1] + [str(Path(_write(_folder(d, "mine"), "notes.txt", "keep me")).parent)], 2,
+     "does not hold a saved dataset"),
+    ("--out without extension is a file", "datapruner",
+     lambda d: _select(good)(d)[:-1] + [_write(d, "notes", "keep me")], 2, "is a file: name a folder"),
+    ("--out below a file", "datapruner",
+     lambda d: _select(good)(d)[:-1] + [str(d / "train.jsonl" / "kept.jsonl")], 2, "is a file, not a folder"),
+    ("--report is the input file", "datapruner", lambda d: _select(good, "--report", str(d / "train.jsonl"))(d),
+     2, "is the input file"),
+    ("--report is --out", "datapruner", lambda d: _select(good, "--report", str(d / "out" / "kept.jsonl"))(d), 2,
+     "are the same path"),
+    ("--report is a folder", "datapruner", lambda d: _select(good, "--report", str(d))(d), 2, "holds --data"),
+    ("--out is the scores file", "datapruner",
+     lambda d: ["select", "--data", good(d), "--method", "random", "--keep=0.5", "--scores", _short_scores(d),
+                "--out", str(d / "short.parquet")], 2,
+     "are the same path"),
+    ("negative --seed", "datapruner", _select(good, "--seed", "-1"), 2, "argument --seed: -1 is not valid"),
 ]
 
 
@@ -109,6 +145,14 @@ def _html(lines: list[str | bytes], *args: str) -> Callable[[Path], list[str]]:
                       "--no-trafilatura", *args]
 
 
+def _prune(lines: list[str], *args: str) -> Callable[[Path], list[str]]:
+    return lambda d: ["prune", "--in", _write(d, "retrieved.jsonl", "\n".join(lines) + "\n"), "--out",
+                      str(d / "out" / "pruned.jsonl"), *args]
+
+
+_QA = json.dumps({"question": "Who wrote Hamlet?", "contexts": ["Shakespeare wrote Hamlet."]})
+_PAGE = json.dumps({"question": "Who wrote Hamlet?", "html": "<p>Shakespeare wrote Hamlet.</p>"})
+
 RAGPRUNE: list[Case] = [
     ("html: line is not JSON", "ragprune", _html(["<p>hi</p>"]), 2, "line 1"),
     ("html: random bytes", "ragprune", _html([bytes(range(256))]), 2, "line 1"),
@@ -120,6 +164,30 @@ RAGPRUNE: list[Case] = [
      _html([json.dumps({"question": "deep?", "html": "<div>" * 100_000 + "deep text" + "</div>" * 100_000})]), 0,
      ""),
     ("html: empty page, no question", "ragprune", _html([json.dumps({"html": ""})]), 0, ""),
+    ("prune: --out is the input file", "ragprune",
+     lambda d: ["prune", "--in", _write(d, "in.jsonl", _QA), "--out", str(d / "in.jsonl")], 2, "is the input file"),
+    ("html: --out is the input file", "ragprune",
+     lambda d: ["html", "--in", _pages(d, [_PAGE]), "--out", str(d / "pages.jsonl")], 2, "is the input file"),
+    ("prune: --out is a folder", "ragprune", lambda d: _prune([_QA])(d)[:-1] + [str(d / "out")], 2,
+     "is a folder: name a file"),
+    ("html: --out is a folder", "ragprune", lambda d: ["html", "--in", _pages(d, [_PAGE]), "--out", str(d / "out")],
+     2, "is a folder: name a file"),
+    ("prune: --out below a file", "ragprune", lambda d: _prune([_QA])(d)[:-1] + [str(d / "retrieved.jsonl" / "p.jsonl")],
+     2, "is a file, not a folder"),
+    ("prune: --out in a missing folder", "ragprune", lambda d: _prune([_QA])(d)[:-1] + [str(d / "nope" / "p.jsonl")],
+     2, "does not exist"),
+    ("prune: lone surrogate in a context", "ragprune",
+     _prune([json.dumps({"question": "q", "contexts": ["abc \ud800 def."]})]), 2,
+     "line 1: 'contexts'[0] is not valid Unicode text (a lone surrogate at character 4)"),
+    ("prune: lone surrogate in the question", "ragprune",
+     _prune([json.dumps({"question": "q\udc00?", "contexts": ["abc."]})]), 2,
+     "line 1: 'question' is not valid Unicode text (a lone surrogate at character 1)"),
+    ("html: lone surrogate in 'html'", "ragprune",
+     _html([json.dumps({"question": "q", "html": "<p>abc \ud800 def.</p>"})]), 2,
+     "line 1: 'html' is not valid Unicode text (a lone surrogate at character 7)"),
+    ("prune: --device tpu", "ragprune", _prune([_QA], "--device", "tpu"), 2, "device='tpu' is not valid"),
+    ("html: --device tpu, embedding ranker", "ragprune", _html([_PAGE], "--ranker", "embedding", "--device", "tpu"), 2,
+     "device='tpu' is not valid"),
 ]
 
 CASES = DATAPRUNER + RAGPRUNE

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
+from pathlib import Path
 from typing import Any
 
 from datapruner.errors import DataprunerError
@@ -29,7 +29,7 @@ def add_method_option(parser: argparse.ArgumentParser) -> None:
 
 def add_seed_option(parser: argparse.ArgumentParser) -> None:
     """``--seed``."""
-    parser.add_argument("--seed", type=int, default=0, help="seed of every random choice (default: 0)")
+    parser.add_argument("--seed", type=non_negative_int, default=0, help="seed of every random choice (default: 0)")
 
 
 def add_engine_option(parser: argparse.ArgumentParser) -> None:
@@ -64,7 +64,59 @@ def label_column(value: str) -> str | None:
     return None if value.lower() == "none" else value
 
 
-def check_not_input(out: str, data: str) -> None:
-    """Refuse to overwrite the input: inputs are never modified."""
-    if os.path.exists(data) and os.path.exists(out) and os.path.samefile(out, data):
-        raise DataprunerError(f"--out {out} is the input file: write the output somewhere else.")
+def non_negative_int(text: str) -> int:
+    """argparse ``type`` for ``--seed``: numpy seeds must be >= 0."""
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{value} is not valid: use an integer >= 0")
+    return value
+
+
+def check_paths(*, inputs: dict[str, str | None], files: dict[str, str | None],
+                folders: dict[str, str | None] | None = None) -> None:
+    """Refuse, before any work, outputs that would overwrite an input, another output or a folder that is not ours.
+
+    ``inputs`` are read; ``files`` and ``folders`` are written (a ``folders`` entry replaces a ``save_to_disk``
+    folder, or creates or fills a run folder). Inputs are never modified, and a long run must not fail at its last
+    step because its output cannot be written.
+    """
+    outputs = {flag: (Path(p), False) for flag, p in files.items() if p}
+    outputs.update({flag: (Path(p), True) for flag, p in (folders or {}).items() if p})
+    sources = {flag: Path(p) for flag, p in inputs.items() if p and Path(p).exists()}
+    taken: dict[Path, str] = {}
+    for flag, (path, is_folder) in outputs.items():
+        resolved = path.resolve()
+        if resolved in taken:
+            raise DataprunerError(f"{flag} and {taken[resolved]} are the same path {path}: give each its own.")
+        taken[resolved] = flag
+        for source_flag, source in sources.items():
+            source = source.resolve()
+            clash = ("is the input file" if resolved == source else
+                     f"holds {source_flag} {inputs[source_flag]}" if source.is_relative_to(resolved) else
+                     f"is inside {source_flag} {inputs[source_flag]}"
+                     if source.is_dir() and resolved.is_relative_to(source) else None)
+            if clash:
+                raise DataprunerError(f"{flag} {path} {clash}: write the output somewhere else.")
+        _check_writable(flag, path, is_folder)
+
+
+def _check_writable(flag: str, path: Path, is_folder: bool) -> None:
+    parent = path.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        raise DataprunerError(f"{flag} {path} cannot be written: {parent} is a file, not a folder.")
+    if not is_folder and path.is_dir():
+        raise DataprunerError(f"{flag} {path} is a folder: name a file.")
+    if is_folder and path.exists() and not path.is_dir():
+        raise DataprunerError(f"{flag} {path} is a file: name a folder.")
+
+
+def check_replaceable_dataset(flag: str, path: str) -> None:
+    """A ``save_to_disk`` output replaces its folder: refuse a non-empty folder that is not a saved dataset."""
+    from datapruner.io import is_saved_dataset
+
+    folder = Path(path)
+    if folder.is_dir() and any(folder.iterdir()) and not is_saved_dataset(folder):
+        raise DataprunerError(f"{flag} {path} is a folder that does not hold a saved dataset: it would be replaced; "
+                              "remove it or name another.")

@@ -8,6 +8,8 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+import warnings
+from typing import Any
 
 from datapruner import __version__
 from datapruner.cli import score, select, train
@@ -34,13 +36,21 @@ def _quiet_datasets_logger() -> None:
     datasets_logging.disable_propagation()
 
 
+def _show_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int, file: Any = None,
+                  line: str | None = None) -> None:
+    """Warnings reach a CLI user as one line, like errors, without Python's file and source line."""
+    print(f"datapruner: warning: {message}".replace("\n", " "), file=sys.stderr)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="datapruner: %(message)s")
     _quiet_datasets_logger()
     try:
-        return args.func(args)
+        with warnings.catch_warnings():  # restores the default display afterwards (main may run in-process)
+            warnings.showwarning = _show_warning
+            return args.func(args)
     except DataprunerError as err:
         if args.debug:
             raise

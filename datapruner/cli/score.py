@@ -5,7 +5,7 @@ import argparse
 import logging
 
 from datapruner.cli._options import (add_data_options, add_engine_option, add_method_option, add_param_option,
-                                     add_seed_option, label_column, parse_params)
+                                     add_seed_option, check_paths, label_column, parse_params)
 
 EXAMPLES = ["datapruner score --data train.jsonl --method el2n --out scores.parquet"]
 
@@ -28,6 +28,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from datapruner.prune import score
 
+    check_paths(inputs={"--data": args.data}, files={"--out": args.out})
     scores = score(args.data, method=args.method, text_column=args.text_column,
                    label_column=label_column(args.label_column), split=args.split, seed=args.seed,
                    out=args.out, engine=args.engine, **parse_params(args.param))

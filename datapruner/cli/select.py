@@ -3,10 +3,12 @@ from __future__ import annotations
 
 import argparse
 import logging
+from pathlib import Path
 
 from datapruner._atomic import write_json
 from datapruner.cli._options import (add_data_options, add_engine_option, add_method_option, add_param_option,
-                                     add_seed_option, check_not_input, label_column, parse_params)
+                                     add_seed_option, check_paths, check_replaceable_dataset, label_column,
+                                     parse_params)
 
 EXAMPLES = [
     "datapruner select --data train.jsonl --method el2n --keep 0.3 --out kept.jsonl --report report.json",
@@ -42,7 +44,12 @@ def run(args: argparse.Namespace) -> int:
     from datapruner.io import save_data
     from datapruner.prune import select_rows
 
-    check_not_input(args.out, args.data)
+    saved_dataset = not Path(args.out).suffix
+    check_paths(inputs={"--data": args.data},
+                files={"--out": None if saved_dataset else args.out, "--report": args.report, "--scores": args.scores},
+                folders={"--out": args.out if saved_dataset else None})
+    if saved_dataset:
+        check_replaceable_dataset("--out", args.out)
     selection = select_rows(args.data, method=args.method, keep=args.keep, strategy=args.strategy,
                             scores=args.scores, text_column=args.text_column,
                             label_column=label_column(args.label_column), split=args.split, seed=args.seed,

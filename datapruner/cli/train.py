@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 from datapruner._atomic import write_json
-from datapruner.cli._options import add_data_options, add_seed_option
+from datapruner.cli._options import add_data_options, add_seed_option, check_paths
 from datapruner.errors import DataprunerError
 
 EXAMPLES = [
@@ -90,15 +90,10 @@ def run(args: argparse.Namespace) -> int:
     from datapruner.training.distill import DEFAULT_TEMPERATURE, train
 
     out = Path(args.out)
-    if out.exists() and not out.is_dir():
-        raise DataprunerError(f"--out {args.out} is a file: pass a folder.")
+    check_paths(inputs={"--data": args.data, "--test": args.test, "--subset": args.subset, "--teacher": args.teacher},
+                files={}, folders={"--out": args.out})
     if args.label_column.lower() == "none":
         raise DataprunerError("--label-column none is not valid for train: training needs labels.")
-    for name in ("data", "test", "subset"):
-        value = getattr(args, name)
-        if value is not None and Path(value).exists() and out.exists() and Path(value).resolve().is_relative_to(
-                out.resolve()):
-            raise DataprunerError(f"--{name} {value} is inside --out {args.out}: write the output somewhere else.")
     if args.distill is False and args.teacher is None and args.alpha is not None:
         raise DataprunerError("--alpha needs --distill (or --teacher): add it or drop --alpha.")
     for flag in ("views", "substitution"):

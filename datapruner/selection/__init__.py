@@ -6,6 +6,7 @@ deterministic for a seed, with ties broken by row order.
 """
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 import numpy as np
@@ -25,7 +26,7 @@ STRATEGIES = {
     "ccs": select_ccs,
 }
 
-__all__ = ["STRATEGIES", "select_indices"]
+__all__ = ["STRATEGIES", "check_strategy_params", "select_indices"]
 
 
 def _count_missing(labels: npt.NDArray[Any]) -> int:
@@ -35,6 +36,16 @@ def _count_missing(labels: npt.NDArray[Any]) -> int:
     if labels.dtype.kind == "O":
         return sum(1 for x in labels.tolist() if x is None or (isinstance(x, float) and x != x))
     return 0
+
+
+def check_strategy_params(strategy: str, params: dict[str, Any]) -> None:
+    """Refuse options the strategy does not take (a misspelt ``ofset`` would otherwise be ignored)."""
+    signature = inspect.signature(STRATEGIES[strategy]).parameters
+    options = sorted(n for n, p in signature.items() if p.kind is p.KEYWORD_ONLY and n not in ("rng", "labels"))
+    unknown = sorted(set(params) - set(options))
+    if unknown:
+        raise DataprunerError(f"strategy {strategy!r} has no option {', '.join(map(repr, unknown))}: "
+                              f"its options are {options}.")
 
 
 def select_indices(scores: npt.ArrayLike, *, keep: float, strategy: str = "hard",
@@ -61,6 +72,7 @@ def select_indices(scores: npt.ArrayLike, *, keep: float, strategy: str = "hard"
         array([1, 3])
     """
     check_option("strategy", strategy, STRATEGIES)
+    check_strategy_params(strategy, strategy_params)
     hardness = check_scores(scores)
     n_keep = resolve_keep(keep, hardness.size)
     if not higher_is_harder:

@@ -28,6 +28,7 @@ from datapruner._validation import (
     check_fraction,
     check_option,
     check_positive_int,
+    check_seed,
     kept_at_most,
 )
 from datapruner.errors import DataprunerError
@@ -398,8 +399,7 @@ def train(
     if alpha is not None:
         alpha = check_fraction("alpha", alpha)
     temperature = _check_temperature(temperature)
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
-        raise DataprunerError(f"seed={seed!r} is not valid: use an int.")
+    seed = check_seed(seed)
     if not isinstance(label_column, str):
         raise DataprunerError(f"label_column={label_column!r} is not valid: training needs a label column.")
     if views is not None and not isinstance(views, bool):
@@ -412,6 +412,9 @@ def train(
         raise DataprunerError(f"substitution={substitution!r} is not valid: use True, False or None.")
     if substitution and not distill:
         raise DataprunerError("substitution=True needs distillation: the teacher labels each copy.")
+    for name, wanted in (("views", views), ("substitution", substitution)):
+        if wanted and alpha == 0:
+            raise DataprunerError(f"{name}=True needs alpha > 0: with alpha=0 the teacher's labels are not used.")
     if substitution and model_type not in ("auto", "fasttext"):
         _use_substitution(substitution, model_type, 0, 1, None)  # fails now, before any data is read
     timings: dict[str, float] = {}
@@ -449,6 +452,10 @@ def train(
     if test_ds is not None:
         y_test = _class_ids(test_ds[label_column], classes, what="test data", label_column=label_column)
         unseen = int((y_test < 0).sum())
+        if unseen == y_test.size:  # e.g. "1" in TEST against 1 in TRAIN: the accuracy would be a silent 0
+            raise DataprunerError(f"no test label is a training label: the test data has "
+                                  f"{sorted(set(map(repr, test_ds[label_column])))[:5]}, the training data "
+                                  f"{[repr(c) for c in classes][:5]}; use the same labels (and label type).")
         if unseen:
             warnings.warn(f"{unseen} test rows have labels not seen in training; they count as errors.",
                           stacklevel=2)
@@ -509,7 +516,7 @@ def train(
     kept_labels = y_full[indices]
     view_fn = None
     if distill:
-        view_fn = _student_views(student, teacher_bundle, views)
+        view_fn = _student_views(student, teacher_bundle, views) if metrics["alpha"] > 0 else None
         metrics["views"] = list(VIEW_DEFAULTS[model_type]) if view_fn else None
         if view_fn and epochs is None:  # a student learning from views keeps gaining from a patient schedule
             opts["epochs"] *= VIEW_EPOCH_FACTOR

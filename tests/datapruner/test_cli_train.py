@@ -122,7 +122,9 @@ def test_train_on_images_from_a_save_to_disk_folder(tmp_path, capsys):
     ({}, ["--temperature", "0", "--distill"], "temperature=0"),
     ({}, ["--teacher", "{root}"], "is not a trained model"),
     ({}, ["--label-column", "none"], "training needs labels"),
-    ({"--out": "{train}"}, [], "is a file"),
+    ({"--out": "{train}"}, [], "is the input file"),
+    ({"--out": "{root}"}, [], "holds --data"),
+    ({"--out": "{train}/run"}, [], "is a file, not a folder"),
 ])
 def test_train_bad_input_exits_2_with_one_line(files, tmp_path, capsys, overrides, extra, match):
     names = {k: str(v) for k, v in files.items()}
@@ -144,3 +146,13 @@ def test_train_cli_subprocess_smoke(files, tmp_path):
                            "1"], capture_output=True, text=True, env=env, timeout=600)
     assert proc.returncode == 0, proc.stderr
     assert "test accuracy" in proc.stderr and (out / "metrics.json").is_file()
+
+
+def test_warnings_are_one_line(files, tmp_path, capsys):
+    test = [*sentconv_rows("TREC.test.all.gz")[:50], {"text": "a label never seen in training", "label": 99}]
+    code, err = _run(["--data", str(files["train"]), "--test", str(_write_jsonl(tmp_path / "t.jsonl", test)),
+                      "--out", str(tmp_path / "o"), *FAST], capsys)
+    assert code == 0, err
+    warning = [line for line in err.splitlines() if "not seen in training" in line]
+    assert warning == ["datapruner: warning: 1 test rows have labels not seen in training; they count as errors."]
+    assert "warnings.warn" not in err and ".py:" not in err

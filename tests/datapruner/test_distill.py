@@ -140,8 +140,25 @@ def test_train_with_a_passed_in_smaller_teacher(mnist_split):
     ({"text_column": "pixels"}, "column 'pixels' is not in the dataset"),
     ({"label_column": None}, "label_column=None"),
     ({"subset": np.array([500])}, r"in \[0, 300\)"),
+    ({"seed": -1}, r"seed=-1 is not valid: use an integer >= 0"),
+    ({"distill": True, "alpha": 0.0, "views": True}, "views=True needs alpha > 0"),
 ])
 def test_train_rejects_bad_input(mnist_split, kwargs, match):
     opts = {"text_column": "image", "model_type": "mlp", "epochs": 1, **kwargs}
     with pytest.raises(DataprunerError, match=match):
         train(mnist_split[0], **opts)
+
+
+def test_alpha_zero_trains_on_labels_only_without_views(mnist_split):
+    """alpha=0 gives the teacher no weight: the views and copies it would label are left out, not an error."""
+    train_ds, test_ds = mnist_split
+    result = train(train_ds, test=test_ds, subset=np.arange(60), model_type="cnn", distill=True, alpha=0.0,
+                   text_column="image", epochs=1, min_steps=0)
+    assert result.metrics["alpha"] == 0.0 and result.metrics["views"] is None
+
+
+def test_test_labels_of_another_type_are_one_clear_error(mnist_split):
+    train_ds, test_ds = mnist_split
+    as_text = test_ds.cast_column("label", datasets.Value("string"))
+    with pytest.raises(DataprunerError, match="no test label is a training label"):
+        train(train_ds, test=as_text, model_type="mlp", text_column="image", epochs=1, min_steps=0)

@@ -14,6 +14,7 @@ import datapruner
 from datapruner import DataprunerError
 from datapruner.cli.main import main
 from datapruner.io import data_fingerprint, load_data, read_scores, save_data, write_scores
+from tests.datapruner._scorer_fakes import HashingEmbedder
 
 FIXTURE = Path(__file__).parent.parent / "fixtures" / "text_noisy.jsonl"
 
@@ -120,6 +121,12 @@ def test_scores_are_reused_and_checked(tmp_path, small):
     assert scores_path.exists()
     reused = datapruner.select_rows(small, method="random", keep=0.5, scores=scores_path, seed=99)
     np.testing.assert_array_equal(first.scores, reused.scores)  # seed 99 would give other scores
+    scorer_params = reused.report["parameters"]["scorer_params"]
+    assert scorer_params["seed"] == 1 and scorer_params["scores_file"] == str(scores_path)  # what made them
+    proto = tmp_path / "p.parquet"
+    datapruner.select_rows(small, method="prototype", keep=0.5, scores=proto, n_clusters=3, model=HashingEmbedder())
+    with pytest.raises(DataprunerError, match=r"made with n_clusters=3, not n_clusters=4"):
+        datapruner.select_rows(small, method="prototype", keep=0.5, scores=proto, n_clusters=4)
     with pytest.raises(DataprunerError, match="different data"):
         datapruner.select_rows(small.select(range(40)).map(lambda r: {"text": r["text"] + "!"}),
                                method="random", keep=0.5, scores=scores_path)
@@ -134,6 +141,30 @@ def test_api_validation_before_work(small):
         datapruner.select(small.select([]), method="random", keep=0.5)
     with pytest.raises(DataprunerError, match="balanced"):
         datapruner.select(small, method="random", keep=0.5, strategy="balanced", label_column=None)
+    with pytest.raises(DataprunerError, match=r"strategy 'offset' has no option 'ofset': its options are \['offset'\]"):
+        datapruner.select_rows(small, method="random", keep=0.25, strategy="offset", strategy_params={"ofset": 0.5})
+    for bad_seed in (-1, 1.5, True):
+        with pytest.raises(DataprunerError, match="seed=.* is not valid: use an integer >= 0"):
+            datapruner.select(small, method="random", keep=0.5, seed=bad_seed)
+    with pytest.raises(DataprunerError, match="data of type list is not valid"):
+        datapruner.select([{"text": "a"}], method="random", keep=0.5)
+
+
+def test_a_pandas_dataframe_is_data(small):
+    frame = small.to_pandas()
+    kept = datapruner.select(frame, method="random", keep=0.5, seed=3)
+    assert kept.to_list() == datapruner.select(small, method="random", keep=0.5, seed=3).to_list()
+
+
+def test_outputs_get_a_normal_file_mode(tmp_path, small):
+    import os
+
+    old = os.umask(0o022)
+    try:
+        save_data(small, tmp_path / "kept.jsonl")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "kept.jsonl").stat().st_mode & 0o777 == 0o644
 
 
 @pytest.mark.parametrize("out_name", ["kept.jsonl", "kept.json", "kept.csv", "kept.parquet", "kept_dir"])
