@@ -111,7 +111,8 @@ def select_rows(data: Any, *, method: str = "random", keep: float, strategy: str
         keep: Fraction of rows to keep, in (0, 1].
         strategy: One of ``sorted(STRATEGIES)``; None uses the scorer's default (``hard`` for most).
         scores: Precomputed scores (an array, or a ``.parquet`` file from ``score``). A file that does not
-            exist yet is written after scoring, so the next call reuses it.
+            exist yet is written after scoring, so the next call reuses it; a reused file's scores were made with
+            its own scorer parameters (the report records them), and ``params`` that differ are an error.
         text_column: Column holding the text (or features).
         label_column: Label column; needed by label-based methods and ``strategy="balanced"``; reported per class
             when present.

@@ -32,7 +32,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--strategy", choices=sorted(STRATEGIES), default=None,
                         help="selection strategy (default: the method's own, 'hard' for most)")
     parser.add_argument("--scores", default=None,
-                        help="scores .parquet to reuse; written after scoring when it does not exist yet")
+                        help="scores .parquet to reuse (made with its own scorer options; --param values that "
+                             "differ from them are an error); written after scoring when it does not exist yet")
     parser.add_argument("--report", default=None, help="write a JSON report here")
     add_seed_option(parser)
     add_engine_option(parser)
