@@ -1,4 +1,4 @@
-"""JSON-lines reading with line-numbered errors, and atomic file writing."""
+"""JSON-lines reading with line-numbered errors, text and output-path checks, and atomic file writing."""
 from __future__ import annotations
 
 import json
@@ -12,7 +12,7 @@ from typing import IO, Any
 
 from ragprune.errors import RagpruneError
 
-__all__ = ["read_jsonl", "read_records", "atomic_writer"]
+__all__ = ["read_jsonl", "read_records", "check_text", "check_out", "atomic_writer"]
 
 logger = logging.getLogger(__name__)
 
@@ -87,12 +87,54 @@ def read_records(path: str | os.PathLike[str], *, check: Callable[[dict[str, Any
     return records
 
 
+def check_text(text: str, name: str) -> None:
+    """Refuse a string holding a lone surrogate (a valid JSON escape such as ``"\\ud800"``, but not Unicode text):
+    tokenizers and UTF-8 output cannot take it, and fail with an unrelated TypeError or UnicodeEncodeError.
+
+    Raises:
+        RagpruneError: Naming ``name`` and the character position of the first lone surrogate.
+    """
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as err:
+        raise RagpruneError(f"{name} is not valid Unicode text (a lone surrogate at character {err.start}).") from None
+
+
+def check_out(out: str | os.PathLike[str], in_path: str | os.PathLike[str]) -> None:
+    """Refuse an ``--out`` that cannot take the output, before any model loads or any work is done.
+
+    Raises:
+        RagpruneError: If ``out`` is the input file (it would be overwritten), an existing folder, or its folder
+            is missing or a regular file.
+    """
+    out_path, in_file = Path(out), Path(in_path)
+    if out_path.resolve() == in_file.resolve() or (
+            out_path.exists() and in_file.exists() and os.path.samefile(out_path, in_file)):
+        raise RagpruneError(f"--out {out} is the input file: name another file.")
+    if out_path.is_dir():
+        raise RagpruneError(f"--out {out} is a folder: name a file.")
+    folder = out_path.parent
+    if not folder.is_dir():
+        blocker = next((p for p in (folder, *folder.parents) if p.exists()), None)
+        if blocker is not None and not blocker.is_dir():
+            raise RagpruneError(f"--out {out}: {blocker} is a file, not a folder.")
+        raise RagpruneError(f"--out {out}: folder {folder} does not exist.")
+
+
+def _umask() -> int:
+    """The process umask (reading it means setting it, so it is put back at once; 0o077 meanwhile is the safe side)."""
+    mask = os.umask(0o077)
+    os.umask(mask)
+    return mask
+
+
 @contextmanager
 def atomic_writer(path: str | os.PathLike[str]) -> Iterator[IO[str]]:
     """Open a temporary text file next to ``path``; move it onto ``path`` only if the block succeeds.
 
     If the block raises (including on Ctrl-C), the temporary file is removed and ``path`` is left as it was,
-    so readers never see a partial output file.
+    so readers never see a partial output file. The file gets the mode a plain ``open(path, "w")`` gives
+    (``0o666`` less the umask), not the ``0o600`` of the temporary file.
 
     Raises:
         RagpruneError: If the folder of ``path`` does not exist or is not writable.
@@ -106,6 +148,7 @@ def atomic_writer(path: str | os.PathLike[str]) -> Iterator[IO[str]]:
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             yield handle
+        os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import copy
 import logging
+import math
 import re
 import threading
 from collections.abc import Callable, Mapping, Sequence
@@ -308,6 +309,18 @@ def _html_text(result: Any, output: str) -> str:
     return str(getattr(result, "text"))
 
 
+def _best_block(result: Any) -> str:
+    """Text of the HTML pruner's top-scored block (``""`` when it reports no blocks or scores).
+
+    When no block fits the budget the pruned text is empty; without this the sentence stage had nothing to score
+    and the ``min_kept`` restore fell back to the raw page (style, navigation, footer and all).
+    """
+    blocks, scores = list(getattr(result, "blocks", ())), list(getattr(result, "scores", ()))
+    if not blocks or len(blocks) != len(scores):
+        return ""
+    return str(blocks[max(range(len(blocks)), key=lambda i: scores[i] if scores[i] == scores[i] else -math.inf)])
+
+
 def _failure(reason: str, detail: str, options: PruneOptions, passages: Sequence[str],
              indices: Sequence[int] | None = None, flags: Sequence[bool] | None = None) -> list[PrunedPassage]:
     """Apply the failure policy: raise (closed) or return the passages unpruned and marked (open)."""
@@ -444,8 +457,8 @@ def _run_models(question: str, passages: list[str], html_flags: list[bool], prun
             html_pruner = _default_html_pruner()
         for i in html_ids:
             res = html_pruner.prune(passages[i], question, max_tokens=options.max_tokens)
-            if options.html_output == "text":
-                sources[i] = _html_text(res, "text")
+            if options.html_output == "text":  # the sentence stage then trims a best block over budget
+                sources[i] = _html_text(res, "text") or _best_block(res)
             else:
                 whole.append((i, _html_text(res, "html"), _html_text(res, "text")))
     text_ids = sorted(sources)

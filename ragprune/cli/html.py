@@ -12,7 +12,7 @@ import argparse
 import json
 from typing import Any
 
-from ragprune._io import atomic_writer, read_records
+from ragprune._io import atomic_writer, check_out, check_text, read_records
 from ragprune.errors import RagpruneError
 
 __all__ = ["add_parser", "run", "EXAMPLES"]
@@ -56,15 +56,19 @@ def _check_record(record: dict[str, Any], where: str) -> None:
         raise RagpruneError(f"{where}: missing key 'html' (expected {{\"question\": str or null, \"html\": str}}).")
     if not isinstance(record["html"], str):
         raise RagpruneError(f"{where}: 'html' must be a string, got {type(record['html']).__name__}.")
+    check_text(record["html"], f"{where}: 'html'")
     question = record.get("question")
-    if question is not None and not isinstance(question, str):
-        raise RagpruneError(f"{where}: 'question' must be a string or null, got {type(question).__name__}.")
+    if question is not None:
+        if not isinstance(question, str):
+            raise RagpruneError(f"{where}: 'question' must be a string or null, got {type(question).__name__}.")
+        check_text(question, f"{where}: 'question'")
 
 
 def run(args: argparse.Namespace) -> int:
     """Prune ``--in`` into ``--out``; return 0 (errors are raised as :class:`RagpruneError`)."""
     from ragprune.html import HtmlPruner
 
+    check_out(args.out, args.in_path)
     if args.max_tokens is not None and args.max_tokens < 1:
         raise RagpruneError(f"--max-tokens={args.max_tokens} is not valid: use a positive integer.")
     options = {"max_words": args.max_words} if args.max_words is not None else {}

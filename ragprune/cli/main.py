@@ -7,6 +7,8 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+import warnings
+from typing import Any
 
 from ragprune import __version__
 from ragprune.cli import html, prune, serve
@@ -25,12 +27,20 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _show_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int, file: Any = None,
+                  line: str | None = None) -> None:
+    """Warnings reach a CLI user as one line, like the logged ones, without Python's file and source line."""
+    print(f"ragprune: WARNING: {message}".replace("\n", " "), file=sys.stderr)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="ragprune: %(levelname)s: %(message)s")
     try:
-        return args.func(args)
+        with warnings.catch_warnings():  # restores the default display afterwards (main may run in-process)
+            warnings.showwarning = _show_warning
+            return args.func(args)
     except RagpruneError as err:
         if args.debug:
             raise

@@ -11,7 +11,7 @@ import argparse
 import json
 from typing import Any
 
-from ragprune._io import atomic_writer, read_records
+from ragprune._io import atomic_writer, check_out, check_text, read_records
 from ragprune.errors import RagpruneError
 
 __all__ = ["add_parser", "run", "EXAMPLES"]
@@ -59,6 +59,7 @@ def _check_record(record: dict[str, Any], where: str) -> None:
         raise RagpruneError(f"{where}: missing key 'question' (expected {{\"question\": str, \"contexts\": [str, ...]}}).")
     if not isinstance(question, str) or not question.strip():
         raise RagpruneError(f"{where}: 'question' must be a non-empty string, got {question!r:.60}.")
+    check_text(question, f"{where}: 'question'")
     if "contexts" not in record:
         raise RagpruneError(f"{where}: missing key 'contexts' (expected a list of strings).")
     contexts = record["contexts"]
@@ -67,12 +68,14 @@ def _check_record(record: dict[str, Any], where: str) -> None:
     for i, context in enumerate(contexts):
         if not isinstance(context, str):
             raise RagpruneError(f"{where}: 'contexts'[{i}] must be a string, got {type(context).__name__}.")
+        check_text(context, f"{where}: 'contexts'[{i}]")
 
 
 def run(args: argparse.Namespace) -> int:
     """Prune ``--in`` into ``--out``; return 0 (errors are raised as :class:`RagpruneError`)."""
     from ragprune.sentence.pruner import ContextPruner
 
+    check_out(args.out, args.in_path)
     pruner = ContextPruner(args.model, threshold=args.threshold, batch_size=args.batch_size, device=args.device,
                            precision=args.precision, always_keep_first=args.always_keep_first)
     if args.max_tokens is not None and args.max_tokens < 1:

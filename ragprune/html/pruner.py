@@ -15,6 +15,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from ragprune._io import check_text
 from ragprune.errors import RagpruneError
 from ragprune.html.blocktree import DOCUMENT, Block, block_html, build_block_tree
 from ragprune.html.clean import VOID_TAGS, Node, Text, _escape, clean_tree, decode_html, parse_html, serialize
@@ -229,7 +230,7 @@ class HtmlPruner:
         return self._token_counter().count(text)
 
     def _page(self, html: str | bytes) -> _Page:
-        raw = html.encode("utf-8", "surrogatepass") if isinstance(html, str) else bytes(html)
+        raw = html.encode("utf-8") if isinstance(html, str) else bytes(html)
         key = hashlib.blake2b(raw, digest_size=16).hexdigest()
         page = self._pages.get(key)
         if page is not None:
@@ -268,12 +269,14 @@ class HtmlPruner:
                 content block).
 
         Raises:
-            RagpruneError: If ``html`` is not str/bytes, ``question`` is not a string or None, or
-                ``max_tokens`` is not a positive integer.
+            RagpruneError: If ``html`` is not str/bytes, ``question`` is not a string or None, either holds a
+                lone surrogate (not valid Unicode text), or ``max_tokens`` is not a positive integer.
         """
         _check_html(html)
-        if question is not None and not isinstance(question, str):
-            raise RagpruneError(f"question={question!r:.60} is not valid: use a string or None.")
+        if question is not None:
+            if not isinstance(question, str):
+                raise RagpruneError(f"question={question!r:.60} is not valid: use a string or None.")
+            check_text(question, "question")
         _check_int(max_tokens, "max_tokens", minimum=1, allow_none=True)
         page = self._page(html)
         blocks = page.blocks
@@ -395,6 +398,8 @@ def _smooth(blocks: Sequence[Block], scores: np.ndarray, weight: float) -> np.nd
 def _check_html(html: Any) -> None:
     if not isinstance(html, (str, bytes, bytearray)):
         raise RagpruneError(f"html={type(html).__name__} is not valid: pass the page as a str or bytes.")
+    if isinstance(html, str):
+        check_text(html, "html")
 
 
 def _render(page: _Page, kept: Sequence[int]) -> str:

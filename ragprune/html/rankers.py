@@ -137,6 +137,10 @@ def _load_sentence_transformer(model: str, device: str | None) -> Any:
         except ImportError as err:  # pragma: no cover - a core dependency
             raise RagpruneError("sentence-transformers is required for the embedding ranker: "
                                 "pip install sentence-transformers.") from err
+        if device is not None:
+            from ragprune.sentence.model import check_device
+
+            check_device(device)
         try:
             _MODELS[key] = SentenceTransformer(model, device=device)
         except (OSError, ValueError) as err:

@@ -42,6 +42,7 @@ __all__ = [
     "PrunerModel",
     "build_pruner_model",
     "build_tiny_pruner_model",
+    "check_device",
     "encode_pairs",
     "gate_token_logits",
     "load_pruner_model",
@@ -318,6 +319,27 @@ def _hub_snapshot(repo_id: str) -> Path:
                             f"{type(err).__name__}" + (f": {text[0].rstrip('.')}" if text else "") + ".") from err
 
 
+def check_device(device: str | torch.device) -> torch.device:
+    """Return ``torch.device(device)`` once an empty tensor could be made there, so that a bad device fails with one
+    clear line before any model loads (torch raises a RuntimeError listing every device type for an unknown name,
+    an AssertionError for CUDA on a CPU-only build).
+
+    Raises:
+        RagpruneError: If ``device`` is not a torch device, or not usable here.
+    """
+    try:
+        resolved = torch.device(device)
+    except (RuntimeError, TypeError) as err:
+        raise RagpruneError(f"device={device!r} is not valid: use a torch device such as 'cpu', 'cuda' or "
+                            "'cuda:0'.") from err
+    try:
+        torch.empty(0, device=resolved)
+    except (RuntimeError, AssertionError) as err:
+        reason = (str(err).strip().splitlines() or [type(err).__name__])[0].split(". ")[0].rstrip(".")
+        raise RagpruneError(f"device={device!r} is not valid: {reason}.") from err
+    return resolved
+
+
 def load_pruner_model(
     path: str | os.PathLike[str] | None = None, *, device: str | torch.device | None = None
 ) -> tuple[PrunerModel, Any, dict[str, Any]]:
@@ -334,8 +356,8 @@ def load_pruner_model(
         (the default sentence threshold chosen on validation data), ``max_length`` and ``base_model``.
 
     Raises:
-        RagpruneError: If the folder or one of its files is missing or unreadable, or the installed base
-            model does not match the one the checkpoint was trained on.
+        RagpruneError: If ``device`` is not valid here, the folder or one of its files is missing or unreadable,
+            or the installed base model does not match the one the checkpoint was trained on.
 
     Example:
         >>> model, tokenizer, config = load_pruner_model()  # doctest: +SKIP
@@ -345,6 +367,8 @@ def load_pruner_model(
     from safetensors.torch import load_file
     from transformers import BertConfig, BertModel
 
+    if device is not None:
+        device = check_device(device)
     folder = Path(DEFAULT_CHECKPOINT if path is None else path)
     if path is not None and not folder.exists() and _HUB_ID.fullmatch(str(path)) \
             and not Path(str(path).partition("/")[0]).is_dir():  # run/ckpt with a typo is local, not owner/name

@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from ragprune._io import check_text
 from ragprune.errors import RagpruneError
 from ragprune.types import PruneResult
 
@@ -77,11 +78,13 @@ def _check_question(question: Any, name: str = "question") -> str:
         raise RagpruneError(f"{name} must be a string, got {type(question).__name__}.")
     if not question.strip():
         raise RagpruneError(f"{name}={question!r} is empty: pass the question the contexts should answer.")
+    check_text(question, name)
     return question
 
 
 def _check_contexts(contexts: Any, name: str = "contexts") -> list[str]:
     if isinstance(contexts, str):
+        check_text(contexts, name)
         return [contexts]
     if not isinstance(contexts, Sequence):
         raise RagpruneError(f"{name} must be a string or a list of strings, got {type(contexts).__name__}.")
@@ -89,6 +92,7 @@ def _check_contexts(contexts: Any, name: str = "contexts") -> list[str]:
     for i, context in enumerate(out):
         if not isinstance(context, str):
             raise RagpruneError(f"{name}[{i}] must be a string, got {type(context).__name__}.")
+        check_text(context, f"{name}[{i}]")
     return out
 
 
@@ -242,9 +246,12 @@ class ContextPruner:
         if isinstance(self.model, tuple):
             module, tokenizer, config = self.model
         else:
+            import torch
+
             from ragprune.sentence.model import load_pruner_model
 
-            module, tokenizer, config = load_pruner_model(self.model, device=self.device)
+            device = self.device or ("cuda" if torch.cuda.is_available() else None)  # None: the documented default
+            module, tokenizer, config = load_pruner_model(self.model, device=device)
         module.eval()
         module = self._convert(module, copy_first=isinstance(self.model, tuple))
         if self.splitter is None:
@@ -485,8 +492,8 @@ class ContextPruner:
             original order (consecutive sentences are copied verbatim, gaps become one space).
 
         Raises:
-            RagpruneError: If the question is empty or not a string, a context is not a string, or
-                ``threshold``/``max_tokens`` is out of range.
+            RagpruneError: If the question is empty or not a string, a context is not a string, either holds a
+                lone surrogate (not valid Unicode text), or ``threshold``/``max_tokens`` is out of range.
         """
         return self.prune_batch([question], [contexts], threshold=threshold, max_tokens=max_tokens)[0]
 
@@ -605,6 +612,7 @@ class ContextPruner:
         question = _check_question(question)
         if not isinstance(text, str):
             raise RagpruneError(f"text must be a string, got {type(text).__name__}.")
+        check_text(text, "text")
         checked = []
         for i, span in enumerate(spans):
             try:

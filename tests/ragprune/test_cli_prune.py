@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -53,6 +54,15 @@ def test_prune_end_to_end(tmp_path: Path, tiny_checkpoint: Path, capsys: pytest.
     assert rows[1]["pruned"][0] == "" and rows[1]["rerank"][0] == 0.0
 
 
+def test_warnings_are_one_line(tmp_path: Path, tiny_checkpoint: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    src = _write(tmp_path / "in.jsonl", [{"question": "why " * 200, "contexts": [CONTEXT]}])
+    code = main(["prune", "--in", str(src), "--out", str(tmp_path / "out.jsonl"), "--model", str(tiny_checkpoint)])
+    err = capsys.readouterr().err
+    assert code == 0, err
+    lines = [line for line in err.splitlines() if "was truncated" in line]
+    assert len(lines) == 1 and lines[0].startswith("ragprune: WARNING: a question of ") and ".py:" not in err
+
+
 def test_threshold_and_budget_shrink_output(tmp_path: Path, tiny_checkpoint: Path) -> None:
     src = _write(tmp_path / "in.jsonl", RECORDS[:1])
     out_all, out_none, out_budget = tmp_path / "a.jsonl", tmp_path / "b.jsonl", tmp_path / "c.jsonl"
@@ -93,6 +103,18 @@ def test_existing_output_untouched_on_error(tmp_path: Path, tiny_checkpoint: Pat
     out.write_text("previous\n")
     assert main(["prune", "--in", str(src), "--out", str(out), "--model", str(tiny_checkpoint)]) == 2
     assert out.read_text() == "previous\n"
+
+
+@pytest.mark.parametrize(("umask", "mode"), [(0o022, 0o644), (0o027, 0o640)], ids=["umask022", "umask027"])
+def test_output_mode_follows_the_umask(tmp_path: Path, tiny_checkpoint: Path, umask: int, mode: int) -> None:
+    src = _write(tmp_path / "in.jsonl", RECORDS[:1])
+    out = tmp_path / "out.jsonl"
+    previous = os.umask(umask)
+    try:
+        assert main(["prune", "--in", str(src), "--out", str(out), "--model", str(tiny_checkpoint)]) == 0
+    finally:
+        os.umask(previous)
+    assert stat.S_IMODE(out.stat().st_mode) == mode  # as a plain open(out, "w"), not mkstemp's 0o600
 
 
 @pytest.mark.parametrize(("flags", "message"), [

@@ -248,6 +248,25 @@ def test_real_html_pruner_then_sentence_pruner():
     assert html_out[0].startswith("<") and "Paris" in html_out[0]
 
 
+def test_html_page_whose_blocks_are_all_over_budget_gives_its_best_sentence_not_the_page():
+    """No block fits max_tokens=20, so the HTML stage keeps nothing; its best block must still reach the sentence
+    stage (and the min_kept restore), instead of the restore returning the raw page with its style, nav and footer."""
+    from tests.ragprune._middleware_fakes import real_html_pruner
+
+    page = ("<html><head><style>body{color:red}</style></head><body><nav><a href='/'>Home</a> <a href='/n'>News</a>"
+            "</nav><p>Paris is the capital and largest city of France. It has many museums and the Eiffel tower.</p>"
+            "<p>Berlin is the capital and largest city of Germany. It is known for its history and its wall.</p>"
+            "<footer>Copyright 2024 Example Inc. All rights reserved.</footer></body></html>")
+    html_pruner, best = real_html_pruner(), "Berlin is the capital and largest city of Germany."
+    assert html_pruner.prune(page, "What is the capital of Germany?", max_tokens=20).text == ""  # the premise
+    out = prune_documents("What is the capital of Germany?", [{"text": page}], pruner=FakePruner(),
+                          html_pruner=html_pruner, max_tokens=20)
+    assert out[0]["text"] == best and out[0]["ragprune"]["fallback"] is None
+    restored = prune_documents("Capital of Germany today?", [{"text": page}], pruner=FakePruner(),
+                               html_pruner=html_pruner, max_tokens=20, threshold=1.0)
+    assert restored[0]["text"] == best and restored[0]["ragprune"]["fallback"] == "min_kept"
+
+
 @pytest.mark.slow
 def test_issue_7_readme_example_runs_as_written():
     """docs/middleware_example.py (the README's retriever -> ragprune -> LLM prompt example) runs offline."""

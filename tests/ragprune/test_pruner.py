@@ -296,6 +296,9 @@ def test_invalid_max_tokens(pruner: ContextPruner, max_tokens) -> None:  # noqa:
     (None, [CONTEXT], "question must be a string"),
     ("Who?", [CONTEXT, 3], r"contexts\[1\] must be a string"),
     ("Who?", 42, "contexts must be a string or a list"),
+    ("Who?", ["Fine.", "abc \ud800"], r"^contexts\[1\] is not valid Unicode text \(a lone surrogate at character 4\)"),
+    ("Who?", "abc \udfff", r"^contexts is not valid Unicode text \(a lone surrogate at character 4\)"),
+    ("W\ud800ho?", [CONTEXT], r"^question is not valid Unicode text \(a lone surrogate at character 1\)"),
 ])
 def test_bad_question_or_contexts(pruner: ContextPruner, question, contexts, match) -> None:  # noqa: ANN001
     with pytest.raises(RagpruneError, match=match) as info:
@@ -317,6 +320,31 @@ def test_bad_constructor_options_fail_before_loading() -> None:
             ContextPruner("/nonexistent/checkpoint", **kwargs)
     with pytest.raises(RagpruneError, match="not a pruner checkpoint"):
         ContextPruner("/nonexistent/checkpoint").prune("Who?", "Text.")
+
+
+@pytest.mark.parametrize("cuda, expected", [(False, None), (True, "cuda")])
+def test_default_device_is_cuda_when_there_is_one(monkeypatch, cuda: bool, expected: str | None) -> None:
+    import torch
+
+    import ragprune.sentence.model as model_module
+
+    asked = []
+
+    def fake_load(path, *, device=None):  # noqa: ANN001, ANN202 - records the device the pruner asks for
+        asked.append(device)
+        raise RagpruneError("stop here")
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: cuda)
+    monkeypatch.setattr(model_module, "load_pruner_model", fake_load)
+    with pytest.raises(RagpruneError, match="stop here"):
+        ContextPruner().prune("Who?", "Text.")
+    assert asked == [expected]
+
+
+def test_bad_device_is_one_line_error() -> None:
+    with pytest.raises(RagpruneError, match=r"^device='tpu' is not valid: ") as info:
+        ContextPruner(device="tpu").prune("Who?", "Text.")
+    assert "\n" not in str(info.value)
 
 
 @pytest.mark.parametrize("precision", ["float32", "bfloat16", "int8"])

@@ -295,11 +295,19 @@ def test_init_rejects_bad_options(kwargs: dict, name: str) -> None:
 @pytest.mark.parametrize("args, kwargs, name", [
     (("<p>x</p>", "q"), {"max_tokens": 0}, "max_tokens"), (("<p>x</p>", "q"), {"max_tokens": True}, "max_tokens"),
     (("<p>x</p>", "q"), {"max_tokens": 1.5}, "max_tokens"), ((None, "q"), {}, "html"), (("<p>x</p>", 5), {}, "question"),
+    (("<p>abc \ud800</p>", "q"), {}, "html is not valid Unicode text (a lone surrogate at character 7)"),
+    (("<p>x</p>", "q\udc00"), {"max_tokens": 8}, "question is not valid Unicode text (a lone surrogate at character 1)"),
 ])
 def test_prune_rejects_bad_arguments(bm25: HtmlPruner, args: tuple, kwargs: dict, name: str) -> None:
     with pytest.raises(RagpruneError) as err:
         bm25.prune(*args, **kwargs)
     assert name in str(err.value) and "\n" not in str(err.value)
+
+
+def test_bad_device_is_one_line_error() -> None:
+    with pytest.raises(RagpruneError, match=r"^device='tpu' is not valid: ") as err:
+        HtmlPruner("embedding", device="tpu").prune("<p>Paris is in France.</p>", "Where is Paris?")
+    assert "\n" not in str(err.value)
 
 
 def test_get_ranker_lists_valid_names() -> None:
