@@ -26,6 +26,7 @@ import math
 import re
 import threading
 from collections.abc import Callable, Mapping, Sequence
+from html import escape
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, TypeVar, overload, runtime_checkable
 
@@ -451,7 +452,7 @@ def _run_models(question: str, passages: list[str], html_flags: list[bool], prun
     # Stage 1 for HTML passages: the HTML pruner cleans the page and keeps the best blocks (within the
     # budget). Returned as text, its output then goes through the sentence pruner like any passage.
     sources = {i: passages[i] for i, h in enumerate(html_flags) if not h}
-    whole: list[tuple[int, str, str]] = []
+    whole: list[tuple[int, str, str, str]] = []
     if html_ids:
         if html_pruner is None:
             html_pruner = _default_html_pruner()
@@ -459,8 +460,10 @@ def _run_models(question: str, passages: list[str], html_flags: list[bool], prun
             res = html_pruner.prune(passages[i], question, max_tokens=options.max_tokens)
             if options.html_output == "text":  # the sentence stage then trims a best block over budget
                 sources[i] = _html_text(res, "text") or _best_block(res)
-            else:
-                whole.append((i, _html_text(res, "html"), _html_text(res, "text")))
+            else:  # when nothing fits, the min_kept restore is the best block's text as a paragraph, not the page
+                best = _best_block(res)
+                whole.append((i, _html_text(res, "html"), _html_text(res, "text"), f"<p>{escape(best)}</p>" if best
+                              else ""))
     text_ids = sorted(sources)
     if text_ids:
         results = list(pruner.prune(question, [sources[i] for i in text_ids], threshold=options.threshold))
@@ -469,14 +472,15 @@ def _run_models(question: str, passages: list[str], html_flags: list[bool], prun
         for i, res in zip(text_ids, results):
             scored[i] = _scored_text(i, passages[i], res, source=sources[i], is_html=html_flags[i])
     if whole:
-        reranks = list(pruner.rerank(question, [plain for _, _, plain in whole]))
+        reranks = list(pruner.rerank(question, [plain for _, _, plain, _ in whole]))
         if len(reranks) != len(whole):
             raise RuntimeError(f"the pruner returned {len(reranks)} rerank scores for {len(whole)} contexts")
-        for (i, out, _), score in zip(whole, reranks):
+        for (i, out, _, best), score in zip(whole, reranks):
+            restore = out if out.strip() else best
             scored[i] = _Scored(
                 PrunedPassage(index=i, text=out, original=passages[i], is_html=True, rerank=float(score)),
                 sentences=[], sentence_ids=[], sentence_scores=[],
-                best_sentence=(0, out) if out.strip() else None, source=out, whole=True)
+                best_sentence=(0, restore) if restore.strip() else None, source=out, whole=True)
     counter = _token_counter(pruner) if options.max_tokens is not None else (lambda text: 0)
     return [scored[i] for i in range(len(passages))], counter, pruner
 

@@ -265,6 +265,10 @@ def test_html_page_whose_blocks_are_all_over_budget_gives_its_best_sentence_not_
     restored = prune_documents("Capital of Germany today?", [{"text": page}], pruner=FakePruner(),
                                html_pruner=html_pruner, max_tokens=20, threshold=1.0)
     assert restored[0]["text"] == best and restored[0]["ragprune"]["fallback"] == "min_kept"
+    as_html = prune_documents("What is the capital of Germany?", [{"text": page}], pruner=FakePruner(),
+                              html_pruner=html_pruner, max_tokens=20, html_output="html")
+    assert as_html[0]["ragprune"]["fallback"] == "min_kept"  # the best block's text, not the raw page
+    assert as_html[0]["text"].startswith("<p>Berlin is the capital") and "<style>" not in as_html[0]["text"]
 
 
 @pytest.mark.slow
