@@ -45,13 +45,13 @@ def add_param_option(parser: argparse.ArgumentParser) -> None:
                         help="scorer parameter, e.g. --param n_clusters=20 (repeatable)")
 
 
-def parse_params(items: list[str]) -> dict[str, Any]:
+def parse_params(items: list[str], flag: str = "--param") -> dict[str, Any]:
     """Turn ``["k=v", ...]`` into a dict, JSON-decoding values where possible."""
     params: dict[str, Any] = {}
     for item in items:
         key, sep, raw = item.partition("=")
         if not sep or not key:
-            raise DataprunerError(f"--param {item!r} is not valid: use KEY=VALUE.")
+            raise DataprunerError(f"{flag} {item!r} is not valid: use KEY=VALUE.")
         try:
             params[key] = json.loads(raw)
         except json.JSONDecodeError:

@@ -193,6 +193,19 @@ def test_cli_score_then_select_reuses_scores(tmp_path):
     assert meta["params"]["seed"] == 4 and values.size == 200
 
 
+def test_cli_strategy_params_reach_the_strategy(tmp_path):
+    def kept(*extra: str) -> list[int]:
+        out = tmp_path / "k.jsonl"
+        assert main(["select", "--data", str(FIXTURE), "--method", "random", "--keep", "0.2", "--out", str(out),
+                     "--report", str(tmp_path / "r.json"), *extra]) == 0
+        return [json.loads(line)["text"] for line in out.read_text().splitlines()]
+
+    assert kept("--strategy", "offset") != kept("--strategy", "offset", "--strategy-param", "offset=0.5")
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert report["parameters"]["strategy_params"] == {"offset": 0.5}
+    assert kept("--strategy", "ccs", "--strategy-param", "beta=0.3", "--strategy-param", "n_bins=5")
+
+
 BAD_CASES = {
     "missing file": (["--data", "{tmp}/nope.jsonl"], "does not exist"),
     "missing column": (["--data", "{fixture}", "--text-column", "body"], "column 'body'"),
@@ -204,6 +217,10 @@ BAD_CASES = {
     "nan scores": (["--data", "{fixture}", "--scores", "{tmp}/nan.parquet"], "NaN"),
     "balanced without labels": (["--data", "{fixture}", "--strategy", "balanced", "--label-column", "none"],
                                 "needs labels"),
+    "misspelt strategy option": (["--data", "{fixture}", "--strategy", "offset", "--strategy-param", "ofset=0.2"],
+                                 "strategy 'offset' has no option 'ofset'"),
+    "strategy option without '='": (["--data", "{fixture}", "--strategy-param", "offset"],
+                                    "--strategy-param 'offset' is not valid: use KEY=VALUE"),
 }
 
 
