@@ -8,6 +8,7 @@ import sys
 import time
 from pathlib import Path
 
+from datapruner.cli._options import non_negative_int
 from eval.errors import EvalError
 from eval.report import save_results
 from eval.suites import SUITES
@@ -23,7 +24,7 @@ def build_parser() -> argparse.ArgumentParser:
                          help="folder holding the full datasets (default: ../shared/data)")
         sub.add_argument("--output-dir", type=Path, default=None,
                          help="where results go (default: eval/results/SUITE, or eval/results/SUITE-quick)")
-        sub.add_argument("--seed", type=int, default=0, help="base seed for every random choice")
+        sub.add_argument("--seed", type=non_negative_int, default=0, help="base seed for every random choice")
         sub.add_argument("--debug", action="store_true", help="show tracebacks of known errors")
         module.add_arguments(sub)
         sub.set_defaults(module=module)
@@ -36,6 +37,10 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     if args.output_dir is None:
         args.output_dir = Path("eval/results") / (args.suite + ("-quick" if args.quick else ""))
+    blocker = next((p for p in (args.output_dir, *args.output_dir.parents) if p.exists()), None)
+    if blocker is not None and not blocker.is_dir():  # checked now, not after a run of up to an hour
+        print(f"eval: error: --output-dir {args.output_dir}: {blocker} is a file, not a folder.", file=sys.stderr)
+        return 2
     started = time.perf_counter()
     try:
         results = args.module.run(args)

@@ -39,5 +39,9 @@ def dataset_features(scorer: Any, dataset: datasets.Dataset, column: str) -> npt
 
     if len(dataset) == 0:
         raise DataprunerError("the dataset is empty: there are no rows to score.")
-    return column_features(dataset, column, model=scorer.model, batch_size=scorer.batch_size,
-                           device=scorer.device, show_progress_bar=scorer.show_progress_bar, cache=scorer.cache)
+    features = column_features(dataset, column, model=scorer.model, batch_size=scorer.batch_size,
+                               device=scorer.device, show_progress_bar=scorer.show_progress_bar, cache=scorer.cache)
+    if features.shape[1] < 2:  # cosine similarity of 1-d vectors is only +-1: every score would be the same
+        raise DataprunerError(f"column {column!r} holds one number per row: {scorer.name} compares rows by cosine "
+                              "similarity, which needs vectors; pass a text column or a column of number lists.")
+    return features

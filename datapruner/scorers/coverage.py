@@ -117,6 +117,8 @@ class NgramCoverageScorer(Scorer):
 
         check_positive_int("ngrams", self.ngrams)
         check_positive_int("n_buckets", self.n_buckets, minimum=2)
+        if not isinstance(self.per_class, bool):
+            raise DataprunerError(f"per_class={self.per_class!r} is not valid: use True or False.")
         check_columns(dataset.column_names, text_column)
         texts = dataset[text_column]
         bad = next((i for i, t in enumerate(texts) if not isinstance(t, str)), None)
@@ -144,10 +146,14 @@ class NgramCoverageScorer(Scorer):
             labels = np.asarray(labels)
             if labels.shape != (n,):
                 raise DataprunerError(f"labels must have shape ({n},), got shape {labels.shape}.")
+            missing = labels != labels if labels.dtype.kind == "f" else np.equal(labels, None)  # NaN or None
+            if missing.any():
+                raise DataprunerError(f"labels are missing in {int(missing.sum())} rows: fill or drop them, or pass "
+                                      "per_class=False.")
             try:
                 classes = np.unique(labels)
-            except TypeError as err:  # e.g. None among the labels
-                raise DataprunerError(f"labels must be comparable values with none missing: {err}.") from err
+            except TypeError as err:  # e.g. mixed label types
+                raise DataprunerError(f"labels must be comparable values: {err}.") from err
             groups = [np.flatnonzero(labels == c) for c in classes]
         scores = np.empty(n, dtype=np.float64)
         for members in groups:

@@ -75,7 +75,8 @@ def test_registry_and_determinism():
     np.testing.assert_array_equal(NgramCoverageScorer(seed=0).score(ds), NgramCoverageScorer(seed=9).score(ds))
 
 
-@pytest.mark.parametrize("params, name", [({"ngrams": 0}, "ngrams"), ({"n_buckets": 1}, "n_buckets")])
+@pytest.mark.parametrize("params, name", [({"ngrams": 0}, "ngrams"), ({"n_buckets": 1}, "n_buckets"),
+                                          ({"per_class": "no"}, "per_class")])
 def test_bad_params(params, name):
     with pytest.raises(DataprunerError) as info:
         NgramCoverageScorer(**params).score(datasets.Dataset.from_dict({"text": ["a"]}))
@@ -91,5 +92,6 @@ def test_bad_data():
         NgramCoverageScorer().score(datasets.Dataset.from_dict({"text": [1.5, 2.5]}))
     with pytest.raises(DataprunerError, match="labels must have shape"):
         NgramCoverageScorer().score_ids([np.array([1]), np.array([2])], labels=[0])
-    with pytest.raises(DataprunerError, match="none missing"):
-        NgramCoverageScorer().score(datasets.Dataset.from_dict({"text": ["a", "b"], "label": ["x", None]}))
+    for labels in (["x", None], [1.0, float("nan")]):
+        with pytest.raises(DataprunerError, match="labels are missing in 1 rows"):
+            NgramCoverageScorer().score(datasets.Dataset.from_dict({"text": ["a", "b"], "label": labels}))

@@ -92,3 +92,8 @@ def test_empty_and_bad_column():
     ds = datasets.Dataset.from_dict({"text": ["a", "b"], "flag": [{"x": 1}, {"x": 2}]})
     with pytest.raises(DataprunerError, match="flag"):
         PrototypeScorer().score(ds, text_column="flag")
+    numbers = datasets.Dataset.from_dict({"x": np.random.default_rng(0).random(20).tolist()})
+    for method in ("prototype", "semdedup", "feature_mapping"):  # one number per row: every score would be equal
+        with pytest.raises(DataprunerError, match=f"one number per row: {method} compares rows by cosine"):
+            get_scorer(method, **({"target": numbers} if method == "feature_mapping" else {})).score(
+                numbers, text_column="x")
