@@ -34,7 +34,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--scores", default=None,
                         help="scores .parquet to reuse (made with its own scorer options; --param values that "
                              "differ from them are an error); written after scoring when it does not exist yet")
-    parser.add_argument("--strategy-param", action="append", default=[], metavar="KEY=VALUE",
+    parser.add_argument("--strategy-param", dest="strategy_params", action="append", default=[], metavar="KEY=VALUE",
                         help="strategy option, e.g. --strategy-param offset=0.2 (offset), beta=0.2 or n_bins=20 "
                              "(ccs) (repeatable)")
     parser.add_argument("--report", default=None, help="write a JSON report here")
@@ -57,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
     selection = select_rows(args.data, method=args.method, keep=args.keep, strategy=args.strategy,
                             scores=args.scores, text_column=args.text_column,
                             label_column=label_column(args.label_column), split=args.split, seed=args.seed,
-                            engine=args.engine, strategy_params=parse_params(args.strategy_param, "--strategy-param"),
+                            engine=args.engine, strategy_params=parse_params(args.strategy_params, "--strategy-param"),
                             **parse_params(args.param))
     save_data(selection.dataset, args.out)
     if args.report:
