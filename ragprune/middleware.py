@@ -23,13 +23,15 @@ from __future__ import annotations
 import copy
 import logging
 import math
+import numbers
 import re
 import threading
 from collections.abc import Callable, Mapping, Sequence
-from html import escape
 from dataclasses import dataclass, field
+from html import escape
 from typing import Any, Literal, Protocol, TypeVar, overload, runtime_checkable
 
+from ragprune._io import check_text
 from ragprune.errors import RagpruneError
 from ragprune.types import PruneResult
 
@@ -91,7 +93,8 @@ class PruneOptions:
             ``fallback`` is ``"min_kept"``); this wins over ``max_tokens``.
         on_failure: ``"open"`` returns the passages unpruned on a model error, timeout or oversize
             input (logged and marked in ``fallback``); ``"closed"`` raises :class:`RagpruneError`.
-        timeout: Seconds allowed for the model calls of one request; ``None`` waits forever.
+        timeout: Seconds allowed for the model calls of one request; ``None`` waits forever. A late call
+            finishes in the background (and the interpreter waits for it at exit).
         max_input_chars: Characters allowed over all passages of one call; more is an oversize input.
         html: ``True`` treats every passage as HTML, ``False`` none, ``None`` sniffs each one
             (metadata ``content_type``-like keys, then the content).
@@ -113,15 +116,18 @@ class PruneOptions:
     html_output: Literal["text", "html"] = "text"
 
     def __post_init__(self) -> None:
-        _check_optional_number("threshold", self.threshold, low=0.0, high=1.0)
-        _check_optional_int("max_tokens", self.max_tokens, low=1)
+        # numpy and other numbers.Integral / numbers.Real values are accepted and stored as int / float,
+        # so the pruners downstream see plain Python numbers
+        store = object.__setattr__  # frozen dataclass
+        store(self, "threshold", _check_optional_number("threshold", self.threshold, low=0.0, high=1.0))
+        store(self, "max_tokens", _check_optional_int("max_tokens", self.max_tokens, low=1))
         _check_bool("reorder", self.reorder)
-        _check_optional_int("top_k", self.top_k, low=1)
-        _check_optional_int("min_kept", self.min_kept, low=0, allow_none=False)
+        store(self, "top_k", _check_optional_int("top_k", self.top_k, low=1))
+        store(self, "min_kept", _check_optional_int("min_kept", self.min_kept, low=0, allow_none=False))
         if self.on_failure not in ("open", "closed"):
             raise RagpruneError(f"on_failure={self.on_failure!r} is not valid: use 'open' or 'closed'.")
-        _check_optional_number("timeout", self.timeout, low=0.0, high=None, open_low=True)
-        _check_optional_int("max_input_chars", self.max_input_chars, low=1)
+        store(self, "timeout", _check_optional_number("timeout", self.timeout, low=0.0, high=None, open_low=True))
+        store(self, "max_input_chars", _check_optional_int("max_input_chars", self.max_input_chars, low=1))
         if self.html is not None:
             _check_bool("html", self.html)
         if self.html_output not in ("text", "html"):
@@ -182,19 +188,22 @@ def _check_bool(name: str, value: Any) -> None:
         raise RagpruneError(f"{name}={value!r} is not valid: use True or False.")
 
 
-def _check_optional_int(name: str, value: Any, *, low: int, allow_none: bool = True) -> None:
+def _check_optional_int(name: str, value: Any, *, low: int, allow_none: bool = True) -> int | None:
+    """Return ``value`` as an int (any ``numbers.Integral`` but bool, e.g. ``numpy.int64``), or None."""
     if value is None and allow_none:
-        return
-    if isinstance(value, bool) or not isinstance(value, int) or value < low:
+        return None
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
         hint = f"an integer >= {low}" + (" or None" if allow_none else "")
         raise RagpruneError(f"{name}={value!r} is not valid: use {hint}.")
+    return int(value)
 
 
 def _check_optional_number(name: str, value: Any, *, low: float, high: float | None,
-                           open_low: bool = False) -> None:
+                           open_low: bool = False) -> float | None:
+    """Return ``value`` as a float (any ``numbers.Real`` but bool, e.g. ``numpy.float32``), or None."""
     if value is None:
-        return
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and value == value
+        return None
+    ok = isinstance(value, numbers.Real) and not isinstance(value, bool) and value == value
     if ok:
         ok = (value > low if open_low else value >= low) and (high is None or value <= high)
     if not ok:
@@ -203,6 +212,7 @@ def _check_optional_number(name: str, value: Any, *, low: float, high: float | N
         else:
             rng = f"a number in [{low:g}, {high:g}]"
         raise RagpruneError(f"{name}={value!r} is not valid: use {rng} or None.")
+    return float(value)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -233,7 +243,12 @@ def is_html(text: str, metadata: Mapping[str, Any] | None = None) -> bool:
 
 
 def _call_with_timeout(fn: Callable[[], T], timeout: float | None) -> T:
-    """Run ``fn``; with a timeout, run it in a daemon thread and raise TimeoutError when it is late."""
+    """Run ``fn``; with a timeout, run it in a worker thread and raise TimeoutError when it is late.
+
+    A late worker is left to finish in the background. It is not a daemon thread, so Python joins it at exit
+    (exit waits for the late call): a daemon thread still inside torch when the interpreter shut down aborted
+    the process ("terminate called without an active exception", exit code 134).
+    """
     if timeout is None:
         return fn()
     box: dict[str, Any] = {}
@@ -247,8 +262,7 @@ def _call_with_timeout(fn: Callable[[], T], timeout: float | None) -> T:
         finally:
             done.set()
 
-    thread = threading.Thread(target=target, name="ragprune-prune", daemon=True)
-    thread.start()
+    threading.Thread(target=target, name="ragprune-prune", daemon=False).start()
     if not done.wait(timeout):
         raise TimeoutError(f"pruning took longer than timeout={timeout!r} s")
     if "error" in box:
@@ -322,6 +336,17 @@ def _best_block(result: Any) -> str:
     return str(blocks[max(range(len(blocks)), key=lambda i: scores[i] if scores[i] == scores[i] else -math.inf)])
 
 
+def _check_passage(text: Any, name: str) -> str:
+    """Return ``text`` if it is valid Unicode text, else raise: a bad passage is the caller's error, which the
+    model would otherwise report as a model error (and fail-open hide)."""
+    if isinstance(text, (bytes, bytearray)):
+        raise RagpruneError(f"{name} is {type(text).__name__}: the text must be a str (decode it first).")
+    if not isinstance(text, str):
+        raise RagpruneError(f"{name}={text!r:.60} is not valid: use a string.")
+    check_text(text, name)
+    return text
+
+
 def _failure(reason: str, detail: str, options: PruneOptions, passages: Sequence[str],
              indices: Sequence[int] | None = None, flags: Sequence[bool] | None = None) -> list[PrunedPassage]:
     """Apply the failure policy: raise (closed) or return the passages unpruned and marked (open)."""
@@ -367,10 +392,8 @@ def prune_passages(question: str, passages: Sequence[str], *, pruner: Any = None
         raise RagpruneError(f"options={options!r} is not valid: use a ragprune.middleware.PruneOptions.")
     if not isinstance(question, str) or not question.strip():
         raise RagpruneError(f"question={question!r:.60} is not valid: use a non-empty string.")
-    passages = list(passages)
-    for i, passage in enumerate(passages):
-        if not isinstance(passage, str):
-            raise RagpruneError(f"passages[{i}]={passage!r:.60} is not valid: use a string.")
+    check_text(question, "question")
+    passages = [_check_passage(passage, f"passages[{i}]") for i, passage in enumerate(passages)]
     if html_flags is None:
         html_flags = [is_html(p) if options.html is None else options.html for p in passages]
     html_flags = list(html_flags)
@@ -626,13 +649,15 @@ def prune_documents(question: str, documents: Sequence[str] | Sequence[Mapping[s
 
     Args:
         question: The user's question.
-        documents: Retrieved passages: all strings, or all dicts holding ``text_key``.
+        documents: Retrieved passages: all strings, or all dicts holding ``text_key`` (text as ``str``: decode
+            bytes first).
         pruner: Sentence pruner (``ContextPruner``); ``None`` loads the default model once.
         html_pruner: HTML pruner (``HtmlPruner``); ``None`` builds the default when needed.
         threshold, max_tokens, reorder, top_k, min_kept, on_failure, timeout, max_input_chars, html,
             html_output: See :class:`PruneOptions`.
         text_key: Key of the passage text in dict documents.
-        metadata_key: Key under which dict outputs get the pruning metadata; ``None`` adds nothing.
+        metadata_key: Key under which dict outputs get the pruning metadata (not ``text_key``); ``None`` adds
+            nothing.
 
     Returns:
         The kept documents, same element type as the input.
@@ -664,20 +689,25 @@ def prune_documents(question: str, documents: Sequence[str] | Sequence[Mapping[s
                            max_input_chars=max_input_chars, html=html, html_output=html_output)
     if isinstance(documents, (str, bytes)) or not isinstance(documents, Sequence):
         raise RagpruneError(f"documents={documents!r:.60} is not valid: use a list of strings or of dicts.")
+    if not isinstance(text_key, str):
+        raise RagpruneError(f"text_key={text_key!r} is not valid: use a string.")
+    if metadata_key is not None and (not isinstance(metadata_key, str) or metadata_key == text_key):
+        raise RagpruneError(f"metadata_key={metadata_key!r} is not valid: use a string other than "
+                            f"text_key={text_key!r} (it would replace the text), or None.")
     documents = list(documents)
-    if not documents:
-        return []
-    if all(isinstance(d, str) for d in documents):
-        kept = prune_passages(question, documents, pruner=pruner, html_pruner=html_pruner, options=options)
+    dicts = [isinstance(d, Mapping) for d in documents]
+    if not any(dicts):
+        texts = [_check_passage(d, f"documents[{i}]") for i, d in enumerate(documents)]
+        kept = prune_passages(question, texts, pruner=pruner, html_pruner=html_pruner, options=options)
         return [p.text for p in kept]
-    if not all(isinstance(d, Mapping) for d in documents):
+    if not all(dicts):
         raise RagpruneError("documents is not valid: use a list of strings or a list of dicts, not a mix.")
     texts, flags = [], []
     for i, doc in enumerate(documents):
-        text = doc.get(text_key)
-        if not isinstance(text, str):
-            raise RagpruneError(f"documents[{i}] has no string {text_key!r} key (keys: {sorted(doc)}): "
+        if text_key not in doc:
+            raise RagpruneError(f"documents[{i}] has no {text_key!r} key (keys: {sorted(doc, key=str)}): "
                                 "pass text_key=... naming the text field.")
+        text = _check_passage(doc[text_key], f"documents[{i}][{text_key!r}]")
         texts.append(text)
         meta = doc.get("metadata") if isinstance(doc.get("metadata"), Mapping) else doc
         flags.append(is_html(text, meta) if options.html is None else options.html)

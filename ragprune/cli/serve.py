@@ -22,7 +22,8 @@ logger = logging.getLogger(__name__)
 EXAMPLES = [
     "ragprune serve --port 8000",
     "ragprune serve --port 8000 --model path/to/checkpoint --threshold 0.3 --on-failure closed",
-    "curl -s localhost:8000/prune -d '{\"question\": \"Who wrote Hamlet?\", \"contexts\": [\"...\"]}'",
+    "curl -s localhost:8000/prune -H 'Content-Type: application/json' "
+    "-d '{\"question\": \"Who wrote Hamlet?\", \"contexts\": [\"...\"]}'",
 ]
 
 
@@ -75,6 +76,7 @@ def run(args: argparse.Namespace) -> int:
         import uvicorn
     except ImportError as err:
         raise RagpruneError(f"ragprune serve needs the 'serve' extra ({err}): pip install 'datapruner[serve]'") from err
+    from ragprune.sentence.pruner import ContextPruner
     from ragprune.service.app import ServiceConfig, create_app
 
     if args.num_threads is not None:
@@ -85,9 +87,10 @@ def run(args: argparse.Namespace) -> int:
     config = ServiceConfig(max_body_bytes=args.max_body_bytes, max_passages=args.max_passages,
                            max_batch_size=args.max_batch_size, batch_wait_ms=args.batch_wait_ms,
                            timeout=args.timeout or None, on_failure=args.on_failure)
-    app = create_app(model=args.model, config=config,
-                     pruner_kwargs={"threshold": args.threshold, "batch_size": args.batch_size, "device": args.device,
-                                   "precision": args.precision})
+    pruner = ContextPruner(args.model, threshold=args.threshold, batch_size=args.batch_size, device=args.device,
+                           precision=args.precision)
+    pruner.tokenizer  # noqa: B018 - loads the model now: a bad --model or --device stops here, before listening
+    app = create_app(pruner, config=config)
     if args.host not in ("127.0.0.1", "localhost", "::1"):
         logger.warning("binding to %s: the service has no authentication; expose it only behind a trusted proxy",
                        args.host)

@@ -8,9 +8,9 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from numbers import Integral
+from numbers import Integral, Real
 from typing import Any, Literal
 
 import numpy as np
@@ -166,7 +166,7 @@ class HtmlPruner:
         _check_int(rerank_top_k, "rerank_top_k", minimum=1, allow_none=True)
         _check_int(batch_size, "batch_size", minimum=1)
         _check_int(cache_size, "cache_size", minimum=0)
-        if isinstance(context_weight, bool) or not isinstance(context_weight, (int, float)) \
+        if isinstance(context_weight, bool) or not isinstance(context_weight, Real) \
                 or not 0 <= context_weight <= 1:
             raise RagpruneError(f"context_weight={context_weight!r} is not valid: use a number in [0, 1].")
         if not isinstance(use_trafilatura, bool):
@@ -302,13 +302,19 @@ class HtmlPruner:
                                blocks=[b.text for b in blocks], scores=[float(s) for s in scores],
                                paths=["/".join(b.path) for b in blocks])
 
-    def prune_batch(self, pages: Sequence[str | bytes], questions: Sequence[str | None] | None = None, *,
+    def prune_batch(self, pages: Iterable[str | bytes], questions: Iterable[str | None] | None = None, *,
                     max_tokens: int | None = None) -> list[HtmlPruneResult]:
-        """Return :meth:`prune` of each page (with its question, or query-less when ``questions`` is None)."""
-        if isinstance(pages, (str, bytes)):
-            raise RagpruneError("pages must be a list of pages; use prune() for one page.")
-        if questions is None:
-            questions = [None] * len(pages)
+        """Return :meth:`prune` of each page (with its question, or query-less when ``questions`` is None).
+
+        ``pages`` and ``questions`` may be any iterables (lists, tuples, generators), one question per page.
+
+        Raises:
+            RagpruneError: If ``pages`` or ``questions`` is a single str/bytes (its characters would be taken as
+                items) or not iterable, the counts differ, or a page or question is bad (see :meth:`prune`).
+        """
+        pages = _items(pages, "pages", "use prune() for one page")
+        questions = [None] * len(pages) if questions is None else \
+            _items(questions, "questions", "give one question per page")
         if len(questions) != len(pages):
             raise RagpruneError(f"questions has {len(questions)} items for {len(pages)} pages: give one per page.")
         return [self.prune(p, q, max_tokens=max_tokens) for p, q in zip(pages, questions)]
@@ -393,6 +399,13 @@ def _smooth(blocks: Sequence[Block], scores: np.ndarray, weight: float) -> np.nd
             others = np.delete(values, j)
             out[bid] = scores[bid] + weight * float(np.max(others))
     return out
+
+
+def _items(value: Any, name: str, hint: str) -> list[Any]:
+    """Return ``value`` as a list; a str or bytes would silently become one item per character."""
+    if isinstance(value, (str, bytes, bytearray)) or not isinstance(value, Iterable):
+        raise RagpruneError(f"{name}={value!r:.60} is not valid: pass a list ({hint}).")
+    return list(value)
 
 
 def _check_html(html: Any) -> None:

@@ -58,11 +58,12 @@ if _IMPORT_ERROR is None:
             documents = list(documents)
             if not documents:
                 return []
+            options = self._options
             texts = [d.page_content for d in documents]
-            flags = [is_html(t, d.metadata) if self._options.html is None else self._options.html
+            flags = [is_html(t, d.metadata) if options.html is None else options.html
                      for t, d in zip(texts, documents)]
             kept = prune_passages(query, texts, pruner=self.pruner, html_pruner=self.html_pruner,
-                                  options=self._options, html_flags=flags)
+                                  options=options, html_flags=flags)
             out = []
             for p in kept:
                 doc = documents[p.index]

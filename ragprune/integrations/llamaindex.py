@@ -64,19 +64,20 @@ if _IMPORT_ERROR is None:
                         if isinstance(n.node, TextNode) and not isinstance(n.node, ImageNode)]
             if not text_pos:
                 return list(nodes)
+            options = self._options
             texts, flags = [], []
             for i in text_pos:
                 node = nodes[i].node
                 text = node.get_content(metadata_mode=MetadataMode.NONE)
                 texts.append(text)
-                if self._options.html is not None:
-                    flags.append(self._options.html)
+                if options.html is not None:
+                    flags.append(options.html)
                 elif "html" in (getattr(node, "mimetype", None) or "").lower():
                     flags.append(True)
                 else:
                     flags.append(is_html(text, node.metadata))
             kept = prune_passages(query_bundle.query_str, texts, pruner=self.pruner,
-                                  html_pruner=self.html_pruner, options=self._options, html_flags=flags)
+                                  html_pruner=self.html_pruner, options=options, html_flags=flags)
             out: list[tuple[float, int, NodeWithScore]] = []
             for rank, p in enumerate(kept):
                 original = nodes[text_pos[p.index]]
@@ -89,7 +90,7 @@ if _IMPORT_ERROR is None:
                 out.append((rank, text_pos[p.index], NodeWithScore(node=node, score=score)))
             text_set = set(text_pos)
             others = [(-1, i, nodes[i]) for i in range(len(nodes)) if i not in text_set]
-            if self._options.reorder:
+            if options.reorder:
                 ordered = [n for _, _, n in out] + [n for _, _, n in others]
             else:
                 ordered = [n for _, _, n in sorted(out + others, key=lambda t: t[1])]

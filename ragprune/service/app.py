@@ -11,9 +11,10 @@ Concurrent ``/prune`` requests are collected for up to ``batch_wait_ms`` (or ``m
 and run as one ``prune_batch`` call; all model calls run one at a time on a single worker thread, and
 requests that arrive while the model is busy form the next batch.
 
-Limits and errors: a body over ``max_body_bytes`` gets 413; a schema violation, more than
-``max_passages`` contexts or a :class:`RagpruneError` gets 422; anything else 500. Every error body is
-``{"error": "<one line>"}``.
+Limits and errors: a body over ``max_body_bytes`` gets 413; one not sent as ``Content-Type: application/json``
+415; a body that is not UTF-8 JSON, a schema violation, a lone surrogate in any string, a field nested more
+than 64 levels, more than ``max_passages`` contexts or a :class:`RagpruneError` gets 422; an unknown route 404, a
+wrong method 405; anything else 500. Every error body is ``{"error": "<one line>"}``.
 
 Failure policy: on a model error or a request taking longer than ``timeout`` seconds, ``on_failure="open"``
 (the default) answers 200 with the contexts unpruned, ``"rerank"`` of ``null`` and ``"fallback": "<reason>"``
@@ -201,14 +202,14 @@ class MicroBatcher:
                 item.future.set_result(per_context)
 
 
-_ERROR_CODES = ((413, "body too large"), (422, "invalid request"), (503, "model error, fail-closed"),
-                (504, "timeout, fail-closed"))
+_ERROR_CODES = ((413, "body too large"), (415, "body not sent as application/json"), (422, "invalid request"),
+                (503, "model error, fail-closed"), (504, "timeout, fail-closed"))
 
 
-def _error(status: int, message: str) -> Any:
+def _error(status: int, message: str, headers: dict[str, str] | None = None) -> Any:
     from fastapi.responses import JSONResponse
 
-    return JSONResponse(status_code=status, content={"error": " ".join(str(message).split())})
+    return JSONResponse(status_code=status, content={"error": " ".join(str(message).split())}, headers=headers)
 
 
 class _BodyLimit:
@@ -261,6 +262,10 @@ def _replay(messages: list[dict]) -> Callable[[], Awaitable[dict]]:
     return receive
 
 
+# Why FastAPI could not parse a JSON body (its 400 "There was an error parsing the body"): like invalid JSON, a 422.
+_UNREADABLE = {UnicodeDecodeError: "not UTF-8 text", RecursionError: "nested too deeply"}
+
+
 def _describe_validation(exc: Any) -> str:
     errors = exc.errors()
     if not errors:
@@ -292,6 +297,7 @@ def create_app(pruner: Any = None, *, model: str | None = None, config: ServiceC
             raise _IMPORT_ERROR
         from fastapi import FastAPI
         from fastapi.exceptions import RequestValidationError
+        from starlette.exceptions import HTTPException
     except ImportError as err:
         raise RagpruneError(f"the service needs the 'serve' extra ({err}): pip install 'datapruner[serve]'") from err
 
@@ -332,7 +338,18 @@ def create_app(pruner: Any = None, *, model: str | None = None, config: ServiceC
 
     @app.exception_handler(RequestValidationError)
     async def _on_validation(request: Any, exc: RequestValidationError) -> Any:
+        if isinstance(exc.body, bytes):  # FastAPI parses JSON only when the content type says so (curl -d does not)
+            return _error(415, "send the body as JSON with the header 'Content-Type: application/json' (got "
+                               f"{request.headers.get('content-type', 'none')}).")
         return _error(422, _describe_validation(exc))
+
+    @app.exception_handler(HTTPException)
+    async def _on_http(request: Any, exc: HTTPException) -> Any:
+        """FastAPI's own errors (404, 405, a body it could not parse) get the ``{"error"}`` body too."""
+        reason = _UNREADABLE.get(type(exc.__cause__))
+        if reason is not None:
+            return _error(422, f"body is not valid JSON ({reason})")
+        return _error(exc.status_code, exc.detail, exc.headers)
 
     @app.exception_handler(RagpruneError)
     async def _on_ragprune(request: Any, exc: RagpruneError) -> Any:

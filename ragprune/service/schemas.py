@@ -7,11 +7,17 @@
 """
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
-__all__ = ["ErrorResponse", "HealthResponse", "PruneRequest", "RerankRequest"]
+from ragprune._io import check_text
+from ragprune.errors import RagpruneError
+
+__all__ = ["MAX_DEPTH", "ErrorResponse", "HealthResponse", "PruneRequest", "RerankRequest"]
+
+MAX_DEPTH = 64  # how deeply a request's extra fields may nest (they are echoed back)
 
 
 class _Request(BaseModel):
@@ -21,12 +27,42 @@ class _Request(BaseModel):
     question: str = Field(description="the question the contexts should answer (non-empty)")
     contexts: list[str] = Field(description="the retrieved passages, in retrieval order")
 
+    @model_validator(mode="before")
+    @classmethod
+    def _echoable(cls, data: Any) -> Any:
+        """The answer echoes every field, so refuse what it could not encode (a 500 after the model ran)."""
+        try:
+            if isinstance(data, dict):  # anything else fails the schema without being echoed
+                _check_echoable(data)
+        except RagpruneError as err:
+            raise PydanticCustomError("not_echoable", str(err)) from None
+        return data
+
     @field_validator("question")
     @classmethod
     def _question_not_blank(cls, value: str) -> str:
         if not value.strip():
             raise ValueError("question must be a non-empty string")
         return value
+
+
+def _check_echoable(data: dict[str, Any]) -> None:
+    """Refuse a lone surrogate in any key or string (JSON allows ``"\\ud800"``; UTF-8 cannot hold it) and nesting
+    deeper than :data:`MAX_DEPTH` (pydantic cannot serialise past 255 levels); iterative, so it cannot overflow.
+    """
+    stack: list[tuple[str, int, Any]] = [("", 0, data)]
+    while stack:
+        path, depth, value = stack.pop()
+        if depth > MAX_DEPTH:
+            raise RagpruneError(f"{path.partition('.')[0]} is nested more than {MAX_DEPTH} levels deep: flatten it.")
+        if isinstance(value, str):
+            check_text(value, path)
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                check_text(key, f"a key in {path}" if path else "a key")  # the bad key cannot go into the message
+                stack.append((f"{path}.{key}" if path else key, depth + 1, item))
+        elif isinstance(value, list):
+            stack.extend((f"{path}.{i}", depth + 1, item) for i, item in enumerate(value))
 
 
 class PruneRequest(_Request):

@@ -5,6 +5,7 @@ import asyncio
 import importlib.util
 import sys
 
+import numpy as np
 import pytest
 
 pytest.importorskip("langchain_core")
@@ -122,6 +123,27 @@ def test_bad_option_raises_at_build_time():
         RagpruneCompressor(threshold=2)
     with pytest.raises(RagpruneError, match="thresold"):
         RagpruneCompressor(thresold=0.5)  # a typo is not silently accepted
+
+
+def test_options_changed_after_construction_take_effect_and_are_validated():
+    """Assignment and model_copy(update=...) were ignored (the options were saved at construction) and unchecked."""
+    compressor = RagpruneCompressor(pruner=FakePruner())
+    compressor.top_k = 1
+    assert [d.id for d in compressor.compress_documents(docs(), QUESTION)] == ["p"]
+    copied = RagpruneCompressor(pruner=FakePruner()).model_copy(update={"top_k": 1})
+    assert [d.id for d in copied.compress_documents(docs(), QUESTION)] == ["p"]
+    compressor.max_tokens = np.int64(6)
+    assert [d.page_content for d in compressor.compress_documents(docs(), QUESTION)] == [
+        "Paris is the capital of France."]
+    with pytest.raises(RagpruneError, match=r"^threshold=7 is not valid: use a number in \[0, 1\] or None\.$"):
+        compressor.threshold = 7
+    with pytest.raises(RagpruneError, match="^min_kept=2 is not valid with top_k=1"):
+        compressor.min_kept = 2
+    assert compressor.threshold is None and compressor.min_kept == 1  # a refused value is not stored
+    with pytest.raises(RagpruneError, match="^top_k=0 is not valid"):
+        compressor.model_copy(update={"top_k": 0})
+    with pytest.raises(RagpruneError, match="unknown option.*'topk'"):
+        compressor.model_copy(update={"topk": 1})
 
 
 def test_every_middleware_option_is_a_field_with_its_default():

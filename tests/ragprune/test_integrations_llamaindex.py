@@ -5,6 +5,7 @@ import asyncio
 import importlib.util
 import sys
 
+import numpy as np
 import pytest
 
 pytest.importorskip("llama_index.core")
@@ -109,6 +110,20 @@ def test_bad_options_raise_at_build_time():
         RagprunePostprocessor(top_k=0)
     with pytest.raises(RagpruneError, match="topk"):
         RagprunePostprocessor(topk=3)
+
+
+def test_options_changed_after_construction_take_effect_and_are_validated():
+    """Assignment and model_copy(update=...) were ignored (the options were saved at construction) and unchecked."""
+    post = RagprunePostprocessor(pruner=FakePruner())
+    post.top_k, post.reorder = 1, True
+    assert [n.node.id_ for n in post.postprocess_nodes(nodes(), query_str=QUESTION)] == ["p"]
+    copied = RagprunePostprocessor(pruner=FakePruner()).model_copy(update={"top_k": np.int64(1)})
+    assert [n.node.id_ for n in copied.postprocess_nodes(nodes(), query_str=QUESTION)] == ["p"]
+    with pytest.raises(RagpruneError, match=r"^threshold=7 is not valid: use a number in \[0, 1\] or None\.$"):
+        post.threshold = 7
+    assert post.threshold is None  # a refused value is not stored
+    with pytest.raises(RagpruneError, match="^max_tokens=0 is not valid"):
+        post.model_copy(update={"max_tokens": 0})
 
 
 def test_missing_extra_raises_when_built_not_when_imported(monkeypatch):

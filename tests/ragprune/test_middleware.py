@@ -3,7 +3,14 @@ from __future__ import annotations
 
 import doctest
 import logging
+import os
+import re
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
 
+import numpy as np
 import pytest
 
 import ragprune.middleware as mw
@@ -160,6 +167,40 @@ def test_timeout_fails_open_and_closed():
     assert prune_documents(QUESTION, [PARIS], pruner=FakePruner(), timeout=5) == ["Paris is the capital of France."]
 
 
+_TIMEOUT_SCRIPT = textwrap.dedent("""
+    import sys, time
+    from ragprune.middleware import prune_documents
+    from tests.ragprune._middleware_fakes import PARIS, QUESTION, FakePruner, tiny_context_pruner
+
+    class Slow(FakePruner):
+        def prune(self, *args, **kwargs):
+            out = super().prune(*args, **kwargs)  # sleeps `delay` first
+            print("worker finished", flush=True)
+            return out
+
+    pruner = Slow(delay=1.0) if sys.argv[1] == "fake" else tiny_context_pruner()
+    docs = [{"text": PARIS}] * (1 if sys.argv[1] == "fake" else 30)
+    start = time.monotonic()
+    out = prune_documents(QUESTION, docs, pruner=pruner, timeout=0.001)
+    print(out[0]["ragprune"]["fallback"], time.monotonic() - start < 0.5, flush=True)
+""")
+
+
+@pytest.mark.parametrize("kind", ["fake", pytest.param("tiny", marks=pytest.mark.slow)])
+def test_timed_out_call_returns_at_once_and_the_process_still_exits_cleanly(kind):
+    """The late worker was a daemon thread: killed at exit (the fake's work never ended) or, inside torch,
+    aborting the interpreter ("terminate called without an active exception", exit code 134)."""
+    root = Path(__file__).resolve().parents[2]
+    done = subprocess.run([sys.executable, "-c", _TIMEOUT_SCRIPT, kind], cwd=root, capture_output=True, text=True,
+                          timeout=300, env={**os.environ, "PYTHONPATH": str(root), "HF_HUB_OFFLINE": "1",
+                                            "TRANSFORMERS_OFFLINE": "1"})
+    assert done.returncode == 0 and "terminate called" not in done.stderr, done.stderr[-2000:]
+    lines = done.stdout.splitlines()
+    assert "timeout True" in lines  # failed open, promptly
+    if kind == "fake":
+        assert lines == ["timeout True", "worker finished"]  # the late worker was joined at exit, not killed
+
+
 def test_oversize_input_fails_open_without_calling_the_model_and_closed_raises():
     pruner = FakePruner()
     out = prune_documents(QUESTION, [{"text": PARIS}, {"text": CATS}], pruner=pruner, max_input_chars=50)
@@ -198,6 +239,55 @@ def test_bad_documents_raise(documents):
     with pytest.raises(RagpruneError) as info:
         prune_documents(QUESTION, documents, pruner=FakePruner())
     assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("documents, kwargs, message", [
+    ([{"body": PARIS, 7: "y"}], {}, "documents[0] has no 'text' key (keys: [7, 'body']): pass text_key=..."),
+    (["a\ud800b"], {}, "documents[0] is not valid Unicode text (a lone surrogate at character 1)."),
+    ([{"text": "a\ud800b"}], {}, "documents[0]['text'] is not valid Unicode text (a lone surrogate at character 1)."),
+    ([PARIS.encode()], {}, "documents[0] is bytes: the text must be a str (decode it first)."),
+    ([PARIS, bytearray(b"x")], {}, "documents[1] is bytearray: the text must be a str (decode it first)."),
+    ([{"text": PARIS.encode()}], {}, "documents[0]['text'] is bytes: the text must be a str (decode it first)."),
+    ([{"text": None}], {}, "documents[0]['text']=None is not valid: use a string."),
+    ([{"text": PARIS}], {"metadata_key": "text"}, "metadata_key='text' is not valid: use a string other than "
+                                                  "text_key='text' (it would replace the text), or None."),
+    ([{"page": PARIS}], {"text_key": "page", "metadata_key": "page"}, "metadata_key='page' is not valid"),
+    ([{"text": PARIS}], {"text_key": ["text"]}, "text_key=['text'] is not valid: use a string."),
+    ([PARIS], {"metadata_key": 3}, "metadata_key=3 is not valid"),
+])
+def test_bad_document_is_a_one_line_error_before_any_model_call(documents, kwargs, message):
+    """A bad document is the caller's error: it was a raw TypeError, a misleading message, a silently
+    overwritten text, or (a lone surrogate) a model error that fail-open hid."""
+    pruner = FakePruner()
+    with pytest.raises(RagpruneError) as info:
+        prune_documents(QUESTION, documents, pruner=pruner, **kwargs)
+    assert str(info.value).startswith(message) and "\n" not in str(info.value)
+    assert pruner.calls == []
+
+
+@pytest.mark.parametrize("question, passages, message", [
+    (QUESTION, [PARIS, "x\udc00"], "passages[1] is not valid Unicode text (a lone surrogate at character 1)."),
+    ("Who\ud800?", [PARIS], "question is not valid Unicode text (a lone surrogate at character 3)."),
+    (QUESTION, [b"x"], "passages[0] is bytes: the text must be a str (decode it first)."),
+])
+def test_prune_passages_refuses_bad_text_for_the_adapters_too(question, passages, message):
+    with pytest.raises(RagpruneError, match=f"^{re.escape(message)}$"):
+        prune_passages(question, passages, pruner=FakePruner())
+
+
+def test_numpy_numbers_are_accepted_as_options_and_stored_as_python_numbers():
+    options = PruneOptions(threshold=np.float32(0.5), max_tokens=np.int64(5), top_k=np.int32(2),
+                           min_kept=np.int64(1), timeout=np.float64(5), max_input_chars=np.uint32(10_000))
+    assert options == PruneOptions(threshold=0.5, max_tokens=5, top_k=2, min_kept=1, timeout=5.0,
+                                   max_input_chars=10_000)
+    assert type(options.threshold) is float and type(options.max_tokens) is int and type(options.top_k) is int
+    out = prune_documents(QUESTION, [BERLIN, PARIS], pruner=FakePruner(), threshold=np.float32(0.5),
+                          max_tokens=np.int64(6))
+    assert out == ["Paris is the capital of France."]
+    for bad in ({"max_tokens": np.int64(0)}, {"threshold": np.float32(1.5)}, {"threshold": np.bool_(True)},
+                {"top_k": np.float64(2.0)}):
+        with pytest.raises(RagpruneError, match=f"^{next(iter(bad))}="):
+            PruneOptions(**bad)
 
 
 def test_bad_pruner_output_is_a_model_error():

@@ -4,6 +4,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import shlex
 import signal
 import socket
 import subprocess
@@ -127,6 +128,48 @@ def test_invalid_json_and_passage_count_and_body_size(url):
         yield b'"]}'
     response = httpx.post(url + "/prune", content=chunks(), headers={"content-type": "application/json"})
     assert response.status_code == 413
+
+
+@pytest.mark.parametrize("path, raw, where", [
+    ("/rerank", b'{"question": "q", "contexts": ["a b."], "x": "\\udc00"}', "body: x is not valid Unicode"),
+    ("/prune", b'{"question": "q", "contexts": ["a b."], "meta": {"k": ["\\ud800"]}}', "body: meta.k.0 is not valid"),
+    ("/prune", b'{"question": "q", "contexts": ["a b."], "\\ud800": 1}', "body: a key is not valid Unicode"),
+    ("/prune", b'{"question": "q\\ud800", "contexts": ["a b."]}', "body: question is not valid Unicode"),
+    ("/prune", b'{"question": "q", "contexts": ["a b."], "m": ' + b"[" * 500 + b"]" * 500 + b"}",
+     "body: m is nested more than 64 levels"),
+])
+def test_surrogates_and_deep_nesting_in_any_field_get_422(url, path, raw, where):
+    response = httpx.post(url + path, content=raw, headers={"content-type": "application/json"})
+    assert response.status_code == 422 and set(response.json()) == {"error"}
+    assert response.json()["error"].startswith(where) and "\n" not in response.json()["error"]
+
+
+@pytest.mark.parametrize("method, path, raw, status, where", [
+    ("POST", "/prune", b'{"question": "q\xff\xfe", "contexts": ["a"]}', 422, "body is not valid JSON (not UTF-8"),
+    ("POST", "/prune", b"[" * 2000 + b"]" * 2000, 422, "body is not valid JSON (nested too deeply)"),
+    ("GET", "/nowhere", b"", 404, "Not Found"),
+    ("GET", "/prune", b"", 405, "Method Not Allowed"),
+])
+def test_fastapi_errors_use_the_error_body(url, method, path, raw, status, where):
+    response = httpx.request(method, url + path, content=raw, headers={"content-type": "application/json"})
+    assert response.status_code == status and set(response.json()) == {"error"}
+    assert response.json()["error"].startswith(where)
+    if status == 405:
+        assert response.headers["allow"] == "POST"
+
+
+def test_curl_example_works_and_a_form_body_gets_415(url):
+    from ragprune.cli.serve import EXAMPLES
+
+    argv = shlex.split(next(e for e in EXAMPLES if e.startswith("curl")))
+    name, _, value = argv[argv.index("-H") + 1].partition(": ")
+    body = argv[argv.index("-d") + 1]
+    response = httpx.post(url + "/prune", content=body, headers={name: value})
+    assert response.status_code == 200 and response.json()["pruned"] == ["..."]
+    for headers in ({"content-type": "application/x-www-form-urlencoded"}, {}):  # what curl -d sends; none at all
+        response = httpx.post(url + "/prune", content=body, headers=headers)
+        assert response.status_code == 415 and set(response.json()) == {"error"}
+        assert "Content-Type: application/json" in response.json()["error"]
 
 
 def test_concurrent_requests_are_batched_and_each_gets_its_own_answer():
@@ -253,6 +296,18 @@ def test_cli_defaults_bind_loopback():
                                         (["serve", "--max-passages", "0"], "max_passages")])
 def test_cli_bad_options_exit_2_with_one_line(argv, name, capsys):
     assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("ragprune: error: ") and name in err and err.count("\n") == 1
+
+
+@pytest.mark.parametrize("option, name", [(["--model", "/nonexistent"], "/nonexistent"),
+                                          (["--device", "bogus"], "device='bogus'")])
+def test_cli_bad_model_or_device_exit_2_before_listening(option, name, capsys, monkeypatch):
+    def listen(self):  # noqa: ANN001, ANN202
+        pytest.fail("uvicorn started although the model could not load")
+
+    monkeypatch.setattr(uvicorn.Server, "run", listen)
+    assert main(["serve", "--port", "0", *option]) == 2
     err = capsys.readouterr().err
     assert err.startswith("ragprune: error: ") and name in err and err.count("\n") == 1
 

@@ -304,6 +304,32 @@ def test_prune_rejects_bad_arguments(bm25: HtmlPruner, args: tuple, kwargs: dict
     assert name in str(err.value) and "\n" not in str(err.value)
 
 
+def test_prune_batch_takes_any_iterable_but_not_a_single_string(bm25: HtmlPruner) -> None:
+    """A str for ``questions`` was split into one-letter questions; None or a generator gave a raw TypeError."""
+    page = "<html><body><p>Paris is the capital of France.</p><p>Cats purr all day.</p></body></html>"
+    want = [bm25.prune(page, "Where is Paris?", max_tokens=16)] * 2
+    assert bm25.prune_batch([page, page], ["Where is Paris?"] * 2, max_tokens=16) == want
+    assert bm25.prune_batch((p for p in [page, page]), iter(["Where is Paris?"] * 2), max_tokens=16) == want
+    assert bm25.prune_batch(p for p in [page]) == [bm25.prune(page)]
+    for args, message in [
+        (([page, page], "Wh"), "questions='Wh' is not valid: pass a list (give one question per page)."),
+        (([page], b"Wh"), "questions=b'Wh' is not valid: pass a list (give one question per page)."),
+        ((None,), "pages=None is not valid: pass a list (use prune() for one page)."),
+        ((page,), "pages='<html><body><p>Paris is the capital of France.</p><p>Cats p is not valid: "),
+        (([page], 5), "questions=5 is not valid: pass a list (give one question per page)."),
+        (([page], ["a", "b"]), "questions has 2 items for 1 pages: give one per page."),
+    ]:
+        with pytest.raises(RagpruneError) as err:
+            bm25.prune_batch(*args)
+        assert str(err.value).startswith(message) and "\n" not in str(err.value)
+
+
+def test_context_weight_takes_any_real_number() -> None:
+    assert HtmlPruner(context_weight=np.float32(0.5)).context_weight == 0.5
+    with pytest.raises(RagpruneError, match="^context_weight="):
+        HtmlPruner(context_weight=np.float64(1.5))
+
+
 def test_bad_device_is_one_line_error() -> None:
     with pytest.raises(RagpruneError, match=r"^device='tpu' is not valid: ") as err:
         HtmlPruner("embedding", device="tpu").prune("<p>Paris is in France.</p>", "Where is Paris?")
