@@ -21,6 +21,12 @@ def _umask() -> int:
     return mask
 
 
+def give_normal_mode(path: str | os.PathLike[str]) -> None:
+    """Give a file the mode a plain ``open(path, "w")`` would (0666 less the umask); temporary-file and
+    safetensors writers make 0600."""
+    os.chmod(path, 0o666 & ~_umask())
+
+
 @contextmanager
 def atomic_file(path: str | os.PathLike[str], *, suffix: str = ".tmp") -> Iterator[Path]:
     """Yield a temporary path beside ``path``; on success it replaces ``path``, on failure it is removed.
@@ -33,7 +39,7 @@ def atomic_file(path: str | os.PathLike[str], *, suffix: str = ".tmp") -> Iterat
     os.close(fd)
     try:
         yield Path(tmp)
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; the output gets a normal file's mode
+        give_normal_mode(tmp)  # mkstemp makes 0600
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

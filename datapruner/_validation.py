@@ -93,6 +93,17 @@ def check_scores(scores: npt.ArrayLike, n_rows: int | None = None) -> npt.NDArra
     return arr
 
 
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
+def check_learning_rate(value: Any) -> float:
+    """Return ``value`` as a float after checking it is a finite number > 0 that float32 weights can take."""
+    if isinstance(value, bool) or not isinstance(value, Real) or not (
+            math.isfinite(value) and 0 < value <= _FLOAT32_MAX):
+        raise DataprunerError(f"learning_rate={value!r} is not valid: use a number > 0 (at most 3.4e38).")
+    return float(value)
+
+
 def check_seed(seed: Any) -> int:
     """Return ``seed`` as an int after checking it is an integer >= 0 (what numpy's generators take)."""
     if isinstance(seed, bool) or not isinstance(seed, Integral) or seed < 0:

@@ -21,7 +21,6 @@ def _shorten(text: str, width: int = 90) -> str:
 
 def run(method: str, keep: float, output_dir: Path) -> int:
     data = resources.files("datapruner") / "data" / "sst2_sample.jsonl"
-    output_dir.mkdir(parents=True, exist_ok=True)
     out, scores_path, report_path = (output_dir / "kept.jsonl", output_dir / f"{method}_scores.parquet",
                                      output_dir / "report.json")
     argv = ["select", "--data", str(data), "--method", method, "--keep", str(keep), "--out", str(out),

@@ -62,7 +62,11 @@ def load_data(data: Any, *, split: str = "train") -> Any:
             if path.stat().st_size == 0:
                 raise DataprunerError(f"{path} is empty: there are no rows to read.")
             _check_utf8(path)
-            return datasets.load_dataset(FORMATS[path.suffix.lower()], data_files=str(path), split="train")
+            builder = FORMATS[path.suffix.lower()]
+            # CSV: only an empty cell is missing; texts such as "NA", "null" or "None" stay texts (pandas' default
+            # would read them as missing, so a row saved by save_data would not come back as it was)
+            options = {"keep_default_na": False, "na_values": [""]} if builder == "csv" else {}
+            return datasets.load_dataset(builder, data_files=str(path), split="train", **options)
         head, slash, _ = str(data).partition("/")
         if head and slash and Path(head).is_dir():  # a local path with a typo, not owner/name: no Hub round trip
             raise DataprunerError(f"{path} does not exist.")

@@ -157,6 +157,9 @@ def select_rows(data: Any, *, method: str = "random", keep: float, strategy: str
     else:
         values = score(dataset, method=method, text_column=text_column, label_column=label_column,
                        seed=seed, out=scores_path, engine=engine, **params)
+        scorer_params = json.loads(json.dumps(get_scorer(method, seed=seed, **params).get_params(), default=str))
+        if scores_path is not None:
+            scorer_params["scores_file"] = str(scores_path)
     timings["score"] = time.perf_counter() - started
     started = time.perf_counter()
     labels = dataset[label_column] if label_column is not None else None
@@ -167,7 +170,7 @@ def select_rows(data: Any, *, method: str = "random", keep: float, strategy: str
     timings["select"] = time.perf_counter() - started
     report = build_report(
         n_rows=len(dataset), indices=indices, scores=values, labels=labels, timings=timings,
-        params={"method": method, "strategy": strategy, "keep": keep, "seed": seed,
+        params={"method": method, "strategy": strategy, "keep": keep, "seed": seed, "split": split,
                 "text_column": text_column, "label_column": label_column,
                 "higher_is_harder": higher_is_harder, "engine": engine, "scorer_params": scorer_params,
                 "strategy_params": strategy_params or {}},

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -106,6 +107,8 @@ def _check_writable(flag: str, path: Path, is_folder: bool) -> None:
         parent = parent.parent
     if not parent.is_dir():
         raise DataprunerError(f"{flag} {path} cannot be written: {parent} is a file, not a folder.")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise DataprunerError(f"{flag} {path} cannot be written: no permission to write in {parent}.")
     if not is_folder and path.is_dir():
         raise DataprunerError(f"{flag} {path} is a folder: name a file.")
     if is_folder and path.exists() and not path.is_dir():

@@ -13,7 +13,7 @@ import math
 import sys
 from pathlib import Path
 
-from datapruner._atomic import write_json
+from datapruner._atomic import atomic_dir, write_json
 from datapruner.cli._options import add_data_options, add_seed_option, check_paths
 from datapruner.errors import DataprunerError
 
@@ -70,9 +70,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                         help="distil without word-substitution copies; by default a fasttext student on views also "
                              "learns from copies of the kept rows with words swapped for near neighbours, labelled "
                              "by the teacher, when at most 30%% of the rows are kept")
-    parser.add_argument("--epochs", type=int, default=None, help="training epochs (default: per model type)")
-    parser.add_argument("--batch-size", type=int, default=None, help="batch size (default: per model type)")
-    parser.add_argument("--learning-rate", type=_float, default=None, help="learning rate (default: per model type)")
+    also_teacher = "; also the teacher's when it is trained here with the same model type (default: per model type)"
+    parser.add_argument("--epochs", type=int, default=None, help="training epochs of the student" + also_teacher)
+    parser.add_argument("--batch-size", type=int, default=None, help="batch size of the student" + also_teacher)
+    parser.add_argument("--learning-rate", type=_float, default=None, help="learning rate of the student" + also_teacher)
     add_seed_option(parser)
     parser.set_defaults(func=run)
 
@@ -92,6 +93,9 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out)
     check_paths(inputs={"--data": args.data, "--test": args.test, "--subset": args.subset, "--teacher": args.teacher},
                 files={}, folders={"--out": args.out})
+    if out.is_dir() and any(out.iterdir()) and not (out / "metrics.json").is_file():
+        raise DataprunerError(f"--out {args.out} is a folder that does not hold a datapruner train run: it would be "
+                              "replaced; remove it or name another.")
     if args.label_column.lower() == "none":
         raise DataprunerError("--label-column none is not valid for train: training needs labels.")
     if args.distill is False and args.teacher is None and args.alpha is not None:
@@ -99,6 +103,8 @@ def run(args: argparse.Namespace) -> int:
     for flag in ("views", "substitution"):
         if args.distill is False and args.teacher is None and getattr(args, f"no_{flag}"):
             raise DataprunerError(f"--no-{flag} needs --distill (or --teacher): add it or drop --no-{flag}.")
+    if args.teacher is not None and args.teacher_model_type is not None:
+        raise DataprunerError("--teacher-model-type is for a teacher trained here: drop it when passing --teacher.")
     teacher = str(_teacher_dir(args.teacher)) if args.teacher is not None else None
     temperature = DEFAULT_TEMPERATURE if args.temperature is None else args.temperature
     show = sys.stderr.isatty() or None
@@ -109,16 +115,17 @@ def run(args: argparse.Namespace) -> int:
                    epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate,
                    views=False if args.no_views else None, substitution=False if args.no_substitution else None,
                    show_progress_bar=show)
-    out.mkdir(parents=True, exist_ok=True)
-    result.student.save(out / "model")
     metrics = dict(result.metrics)
-    if result.teacher is not None and result.metrics.get("teacher_trained_here"):
-        result.teacher.save(out / "teacher")
-        metrics["teacher_path"] = str(out / "teacher")
-    elif teacher is not None:
-        metrics["teacher_path"] = teacher
-    metrics.update({"data": args.data, "test": args.test, "subset": args.subset, "model_path": str(out / "model")})
-    write_json(out / "metrics.json", metrics, indent=2)
+    with atomic_dir(out) as run_dir:  # the run replaces an earlier one whole: no stale teacher/ is left behind
+        run_dir.mkdir()
+        result.student.save(run_dir / "model")
+        if result.teacher is not None and result.metrics.get("teacher_trained_here"):
+            result.teacher.save(run_dir / "teacher")
+            metrics["teacher_path"] = str(out / "teacher")
+        elif teacher is not None:
+            metrics["teacher_path"] = teacher
+        metrics.update({"data": args.data, "test": args.test, "subset": args.subset, "model_path": str(out / "model")})
+        write_json(run_dir / "metrics.json", metrics, indent=2)
     kd = f", distilled with alpha={metrics['alpha']:.2f} T={metrics['temperature']:g}" if metrics["distill"] else ""
     logger.warning("trained %s on %d of %d rows%s: test accuracy %.4f -> %s", metrics["model_type"],
                    metrics["n_train"], metrics["n_full"], kd, metrics["test_accuracy"], out)

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import numpy.typing as npt
 
-from datapruner._atomic import atomic_dir
+from datapruner._atomic import atomic_dir, give_normal_mode
 from datapruner._validation import check_columns, check_option
 from datapruner.errors import DataprunerError
 
@@ -240,6 +240,7 @@ class ClassifierBundle:
             tmp.mkdir()
             state = {k: v.detach().contiguous().cpu() for k, v in self.network.state_dict().items()}
             save_file(state, str(tmp / "model.safetensors"))
+            give_normal_mode(tmp / "model.safetensors")
             meta = {"format_version": _FORMAT_VERSION, "model_type": self.model_type, "classes": self.classes,
                     "config": self.config}
             (tmp / "config.json").write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")

@@ -9,7 +9,6 @@ saved to the scoring cache as soon as it is done, so an interrupted run resumes 
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -19,7 +18,7 @@ import numpy.typing as npt
 
 from datapruner._cache import PartsCache
 from datapruner._threads import torch_threads
-from datapruner._validation import check_columns, check_option, check_positive_int
+from datapruner._validation import check_columns, check_learning_rate, check_option, check_positive_int
 from datapruner.errors import DataprunerError
 
 if TYPE_CHECKING:
@@ -56,10 +55,8 @@ def check_proxy_options(scorer: Any) -> None:
     for name in ("epochs", "batch_size"):
         if getattr(scorer, name) is not None:
             check_positive_int(name, getattr(scorer, name))
-    lr = scorer.learning_rate
-    if lr is not None and (isinstance(lr, bool) or not isinstance(lr, (int, float)) or not (
-            math.isfinite(lr) and lr > 0)):
-        raise DataprunerError(f"learning_rate={lr!r} is not valid: use a number > 0.")
+    if scorer.learning_rate is not None:
+        check_learning_rate(scorer.learning_rate)
     if scorer.model_factory is not None and not callable(scorer.model_factory):
         raise DataprunerError(f"model_factory={scorer.model_factory!r} is not valid: pass a callable that "
                               "returns a torch.nn.Module.")

@@ -26,6 +26,7 @@ import numpy.typing as npt
 from datapruner._validation import (
     check_columns,
     check_fraction,
+    check_learning_rate,
     check_option,
     check_positive_int,
     check_seed,
@@ -394,12 +395,16 @@ def train(
         check_option("model_type", model_type, MODEL_TYPES)
     if teacher_model_type is not None and teacher_model_type != "auto":
         check_option("teacher_model_type", teacher_model_type, MODEL_TYPES)
+    if teacher_model_type is not None and teacher is not None:
+        raise DataprunerError("teacher_model_type is for a teacher trained here: drop it when passing a teacher.")
     if not isinstance(distill, bool):
         raise DataprunerError(f"distill={distill!r} is not valid: use True or False.")
     if alpha is not None:
         alpha = check_fraction("alpha", alpha)
     temperature = _check_temperature(temperature)
     seed = check_seed(seed)
+    if learning_rate is not None:
+        learning_rate = check_learning_rate(learning_rate)
     if not isinstance(label_column, str):
         raise DataprunerError(f"label_column={label_column!r} is not valid: training needs a label column.")
     if views is not None and not isinstance(views, bool):

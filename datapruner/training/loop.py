@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import numpy.typing as npt
 
-from datapruner._validation import check_fraction, check_positive_int
+from datapruner._validation import check_fraction, check_learning_rate, check_positive_int
 from datapruner.errors import DataprunerError
 
 if TYPE_CHECKING:
@@ -204,9 +204,7 @@ def fit_classifier(
 
     epochs = check_positive_int("epochs", epochs)
     batch_size = check_positive_int("batch_size", batch_size)
-    if isinstance(learning_rate, bool) or not isinstance(learning_rate, (int, float)) or not (
-            math.isfinite(learning_rate) and learning_rate > 0):
-        raise DataprunerError(f"learning_rate={learning_rate!r} is not valid: use a number > 0.")
+    learning_rate = check_learning_rate(learning_rate)
     alpha = check_fraction("alpha", alpha)
     if isinstance(temperature, bool) or not isinstance(temperature, (int, float)) or not (
             math.isfinite(temperature) and temperature > 0):

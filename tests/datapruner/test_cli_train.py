@@ -33,6 +33,9 @@ def files(tmp_path_factory):
     paths["test_csv"], paths["subset"] = root / "test.csv", root / "subset.parquet"
     paths["foreign"] = _write_jsonl(root / "foreign.jsonl", [{"text": "not in the training data", "label": 0}])
     paths["root"] = root
+    (root / "own").mkdir()
+    (root / "own" / "notes.txt").write_text("the user's own file")
+    paths["own"] = root / "own"
     return paths
 
 
@@ -64,6 +67,18 @@ def test_issue_4_train_subset_with_distillation_then_reuse_teacher(files, tmp_pa
     assert m2["distill"] is True and m2["alpha"] == 0.4 and m2["temperature"] == 3.0
     assert m2["teacher_trained_here"] is False and not (again / "teacher").exists()
     assert m2["teacher_test_accuracy"] == pytest.approx(metrics["teacher_test_accuracy"])  # same teacher
+    assert (out / "model" / "model.safetensors").stat().st_mode & 0o777 == 0o666 & ~_umask()
+
+    code, err = _run(["--data", str(files["train"]), "--test", str(files["test"]), "--out", str(out), *FAST], capsys)
+    assert code == 0, err  # a rerun without distillation into the same folder replaces the run whole
+    assert not (out / "teacher").exists(), "an earlier run's teacher must not be left to be picked up by --teacher"
+    assert json.loads((out / "metrics.json").read_text())["distill"] is False
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def test_train_fasttext_distils_on_views_unless_told_not_to(files, tmp_path, capsys):
@@ -125,6 +140,9 @@ def test_train_on_images_from_a_save_to_disk_folder(tmp_path, capsys):
     ({"--out": "{train}"}, [], "is the input file"),
     ({"--out": "{root}"}, [], "holds --data"),
     ({"--out": "{train}/run"}, [], "is a file, not a folder"),
+    ({"--out": "{own}"}, [], "does not hold a datapruner train run"),
+    ({}, ["--learning-rate", "1e39"], "learning_rate=1e+39 is not valid"),
+    ({}, ["--teacher", "{root}", "--teacher-model-type", "mlp"], "--teacher-model-type is for a teacher trained here"),
 ])
 def test_train_bad_input_exits_2_with_one_line(files, tmp_path, capsys, overrides, extra, match):
     names = {k: str(v) for k, v in files.items()}

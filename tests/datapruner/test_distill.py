@@ -142,6 +142,8 @@ def test_train_with_a_passed_in_smaller_teacher(mnist_split):
     ({"subset": np.array([500])}, r"in \[0, 300\)"),
     ({"seed": -1}, r"seed=-1 is not valid: use an integer >= 0"),
     ({"distill": True, "alpha": 0.0, "views": True}, "views=True needs alpha > 0"),
+    ({"learning_rate": 1e39}, "learning_rate=1e[+]39 is not valid"),
+    ({"teacher": "run/teacher", "teacher_model_type": "mlp"}, "teacher_model_type is for a teacher trained here"),
 ])
 def test_train_rejects_bad_input(mnist_split, kwargs, match):
     opts = {"text_column": "image", "model_type": "mlp", "epochs": 1, **kwargs}

@@ -150,6 +150,33 @@ def test_api_validation_before_work(small):
         datapruner.select([{"text": "a"}], method="random", keep=0.5)
 
 
+def test_csv_texts_that_look_missing_stay_texts(tmp_path):
+    rows = datasets.Dataset.from_dict({"text": ["NA", "null", "None", "ok", None], "label": [1, 0, 1, 0, 1]})
+    save_data(rows, tmp_path / "t.csv")
+    assert load_data(str(tmp_path / "t.csv"))["text"] == ["NA", "null", "None", "ok", None]  # empty cell: missing
+
+
+def test_report_records_the_scorer_parameters_fresh_or_reused(tmp_path):
+    reports = []
+    for _ in range(2):  # the second run reuses the scores file the first wrote
+        assert main(["select", "--data", str(FIXTURE), "--method", "random", "--keep", "0.5", "--out",
+                     str(tmp_path / "k.jsonl"), "--scores", str(tmp_path / "s.parquet"), "--seed", "3", "--report",
+                     str(tmp_path / "r.json")]) == 0
+        reports.append(json.loads((tmp_path / "r.json").read_text())["parameters"])
+    assert reports[0] == reports[1]
+    assert reports[0]["scorer_params"] == {"seed": 3, "scores_file": str(tmp_path / "s.parquet")}
+    assert reports[0]["split"] == "train"
+
+
+def test_demo_output_that_cannot_be_a_folder_is_one_line(tmp_path, capsys):
+    from datapruner.demo import main as demo_main
+
+    (tmp_path / "demo_output").write_text("a file")
+    assert demo_main(["--method", "random", "--output-dir", str(tmp_path / "demo_output")]) == 2
+    err = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert len(err) == 1 and "is a file, not a folder" in err[0]
+
+
 def test_a_pandas_dataframe_is_data(small):
     frame = small.to_pandas()
     kept = datapruner.select(frame, method="random", keep=0.5, seed=3)

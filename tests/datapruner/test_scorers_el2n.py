@@ -122,7 +122,8 @@ def test_string_labels_and_registry():
 @pytest.mark.parametrize("cls", [EL2NScorer, ForgettingScorer])
 @pytest.mark.parametrize("params, name", [
     ({"ensemble_size": 0}, "ensemble_size"), ({"epochs": 0}, "epochs"), ({"proxy": "bert"}, "proxy"),
-    ({"learning_rate": -1.0}, "learning_rate"), ({"model_factory": 3}, "model_factory"), ({"seed": 1.5}, "seed"),
+    ({"learning_rate": -1.0}, "learning_rate"), ({"learning_rate": 1e39}, "learning_rate"),
+    ({"model_factory": 3}, "model_factory"), ({"seed": 1.5}, "seed"),
 ])
 def test_bad_params(cls, params, name):
     ds = datasets.Dataset.from_dict({"x": [[0.0], [1.0]], "label": [0, 1]})
