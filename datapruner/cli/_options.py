@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -115,11 +116,9 @@ def _check_writable(flag: str, path: Path, is_folder: bool) -> None:
         raise DataprunerError(f"{flag} {path} is a file: name a folder.")
 
 
-def check_replaceable_dataset(flag: str, path: str) -> None:
-    """A ``save_to_disk`` output replaces its folder: refuse a non-empty folder that is not a saved dataset."""
-    from datapruner.io import is_saved_dataset
-
+def check_replaceable(flag: str, path: str, *, ours: Callable[[Path], bool], what: str) -> None:
+    """An output folder is replaced whole: refuse a non-empty one that ``ours`` does not recognise as ``what``."""
     folder = Path(path)
-    if folder.is_dir() and any(folder.iterdir()) and not is_saved_dataset(folder):
-        raise DataprunerError(f"{flag} {path} is a folder that does not hold a saved dataset: it would be replaced; "
+    if folder.is_dir() and any(folder.iterdir()) and not ours(folder):
+        raise DataprunerError(f"{flag} {path} is a folder that does not hold {what}: it would be replaced; "
                               "remove it or name another.")

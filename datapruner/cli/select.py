@@ -7,7 +7,7 @@ from pathlib import Path
 
 from datapruner._atomic import write_json
 from datapruner.cli._options import (add_data_options, add_engine_option, add_method_option, add_param_option,
-                                     add_seed_option, check_paths, check_replaceable_dataset, label_column,
+                                     add_seed_option, check_paths, check_replaceable, label_column,
                                      parse_params)
 
 EXAMPLES = [
@@ -45,7 +45,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from datapruner.io import save_data
+    from datapruner.io import is_saved_dataset, save_data
     from datapruner.prune import select_rows
 
     saved_dataset = not Path(args.out).suffix
@@ -53,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
                 files={"--out": None if saved_dataset else args.out, "--report": args.report, "--scores": args.scores},
                 folders={"--out": args.out if saved_dataset else None})
     if saved_dataset:
-        check_replaceable_dataset("--out", args.out)
+        check_replaceable("--out", args.out, ours=is_saved_dataset, what="a saved dataset")
     selection = select_rows(args.data, method=args.method, keep=args.keep, strategy=args.strategy,
                             scores=args.scores, text_column=args.text_column,
                             label_column=label_column(args.label_column), split=args.split, seed=args.seed,

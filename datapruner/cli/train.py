@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 from datapruner._atomic import atomic_dir, write_json
-from datapruner.cli._options import add_data_options, add_seed_option, check_paths
+from datapruner.cli._options import add_data_options, add_seed_option, check_paths, check_replaceable
 from datapruner.errors import DataprunerError
 
 EXAMPLES = [
@@ -93,9 +93,8 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out)
     check_paths(inputs={"--data": args.data, "--test": args.test, "--subset": args.subset, "--teacher": args.teacher},
                 files={}, folders={"--out": args.out})
-    if out.is_dir() and any(out.iterdir()) and not (out / "metrics.json").is_file():
-        raise DataprunerError(f"--out {args.out} is a folder that does not hold a datapruner train run: it would be "
-                              "replaced; remove it or name another.")
+    check_replaceable("--out", args.out, ours=lambda folder: (folder / "metrics.json").is_file(),
+                      what="a datapruner train run")
     if args.label_column.lower() == "none":
         raise DataprunerError("--label-column none is not valid for train: training needs labels.")
     if args.distill is False and args.teacher is None and args.alpha is not None:
