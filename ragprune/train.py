@@ -18,7 +18,8 @@ non-supporting paragraphs. The rerank label is 1 when the (windowed) context hol
 Contexts longer than the window are cut into sentence-aligned windows, as at inference time.
 
 After training, the checkpoint is saved (fp16, word embeddings re-attached from the base model at load
-time), re-loaded, and the validation metrics are computed with the re-loaded model; the default sentence
+time), re-loaded, and the validation metrics are computed with the re-loaded model, all in a temporary folder
+beside ``--output-dir`` that takes its place only once everything succeeded; the default sentence
 threshold is chosen on validation data as the largest threshold whose has-answer recall clears
 ``--target-recall`` plus ``--recall-margin-se`` binomial standard errors on both SQuAD and NQ, in the setting
 "1 gold + 4 other passages".
@@ -36,10 +37,13 @@ import os
 import random
 import re
 import shlex
+import shutil
 import string
 import sys
 import tempfile
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -686,7 +690,9 @@ def validate(model: Any, tokenizer: Any, validation: dict, *, max_length: int, t
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m ragprune.train", description=__doc__.splitlines()[0])
     p.add_argument("--data-root", type=Path, default=Path("../shared/data"), help="the shared data folder")
-    p.add_argument("--output-dir", type=Path, required=True, help="checkpoint folder to write")
+    p.add_argument("--output-dir", type=Path, required=True,
+                   help="checkpoint folder to write: a new or empty folder, or a checkpoint that a successful run "
+                        "replaces")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--split-seed", type=int, default=None,
                    help="seed of the train/validation split (default: --seed); fix it to compare training seeds")
@@ -748,29 +754,74 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+#: The valid values of every numeric option (``None``, where it is the default, means "not set"): a count, size or
+#: step that is used as such must be >= 1; one where 0 means "none" must be >= 0.
+_NUMERIC_RULES: list[tuple[tuple[str, ...], Callable[[float], bool], str]] = [
+    (("num_train_epochs", "max_steps", "per_device_train_batch_size", "save_steps", "logging_steps", "num_threads",
+      "max_train_examples", "val_squad", "val_nq", "eval_batch_size"), lambda v: v >= 1, "an int >= 1"),
+    (("seed", "split_seed", "init_seed", "freeze_layers", "squad_questions_per_paragraph", "squad_unanswerable",
+      "nq_train", "nq_hard_negatives", "hotpot_validation", "hotpot_negatives", "val_unanswerable"),
+     lambda v: v >= 0, "an int >= 0"),
+    (("nq_validation",), lambda v: v >= 5, "an int >= 5 (each NQ validation question needs 4 other passages)"),
+    (("max_length",), lambda v: 32 <= v <= 512, "an int in [32, 512]"),
+    (("learning_rate", "head_learning_rate", "max_train_minutes"), lambda v: v > 0, "a positive number"),
+    (("weight_decay", "rerank_weight", "sentence_loss_weight", "recall_margin_se"), lambda v: v >= 0,
+     "a number >= 0"),
+    (("warmup_ratio", "squad_same_article_negatives", "squad_other_article_negatives"), lambda v: 0 <= v <= 1,
+     "a number in [0, 1]"),
+    (("squad_validation_fraction",), lambda v: 0 < v < 1, "a fraction in (0, 1)"),
+    (("target_recall",), lambda v: 0 < v <= 1, "a fraction in (0, 1]"),
+    (("nq_negatives",), lambda v: 0 <= v <= 10, "a number in [0, 10]"),
+]
+
+
 def _validate_args(args: argparse.Namespace) -> None:
-    checks = [
-        ("max_length", args.max_length, 32 <= args.max_length <= 512, "an int in [32, 512]"),
-        ("learning_rate", args.learning_rate, args.learning_rate > 0, "a positive float"),
-        ("num_train_epochs", args.num_train_epochs, args.num_train_epochs >= 1, "an int >= 1"),
-        ("max_steps", args.max_steps, args.max_steps is None or args.max_steps >= 1, "an int >= 1"),
-        ("per_device_train_batch_size", args.per_device_train_batch_size, args.per_device_train_batch_size >= 1, "an int >= 1"),
-        ("squad_validation_fraction", args.squad_validation_fraction, 0 < args.squad_validation_fraction < 1, "a fraction in (0, 1)"),
-        ("target_recall", args.target_recall, 0 < args.target_recall <= 1, "a fraction in (0, 1]"),
-        ("max_train_minutes", args.max_train_minutes, args.max_train_minutes > 0, "a positive number"),
-        ("nq_validation", args.nq_validation, args.nq_validation >= 5, "an int >= 5"),
-        ("freeze_layers", args.freeze_layers, args.freeze_layers >= 0, "an int >= 0"),
-        ("nq_hard_negatives", args.nq_hard_negatives, args.nq_hard_negatives >= 0, "an int >= 0"),
-        ("hotpot_negatives", args.hotpot_negatives, args.hotpot_negatives >= 0, "an int >= 0"),
-        ("nq_negatives", args.nq_negatives, 0 <= args.nq_negatives <= 10, "a number in [0, 10]"),
-        ("sentence_loss_weight", args.sentence_loss_weight, args.sentence_loss_weight >= 0, "a number >= 0"),
-        ("recall_margin_se", args.recall_margin_se, args.recall_margin_se >= 0, "a number >= 0"),
-    ]
-    for name, value, ok, what in checks:
-        if not ok:
-            raise RagpruneError(f"--{name.replace('_', '-')}={value!r} is not valid: use {what}.")
+    """Refuse bad options in one line before any data is read or any model is built."""
+    for names, ok, what in _NUMERIC_RULES:
+        for name in names:
+            value = getattr(args, name)
+            if value is not None and not ok(value):  # NaN fails every rule
+                raise RagpruneError(f"--{name.replace('_', '-')}={value!r} is not valid: use {what}.")
     if not args.data_root.is_dir():
         raise RagpruneError(f"--data-root={str(args.data_root)!r} is not a folder: point it at the shared data.")
+    if not args.verify:
+        _check_output_dir(args.output_dir)
+
+
+def _check_output_dir(out: Path) -> None:
+    """Refuse an ``--output-dir`` that cannot take the checkpoint: a file in the way, or a folder holding something
+    else than a checkpoint (a successful run replaces the whole folder)."""
+    blocker = next((p for p in (out, *out.parents) if p.exists()), None)
+    if blocker is not None and not blocker.is_dir():
+        raise RagpruneError(f"--output-dir={str(out)!r} is not valid: {blocker} is a file, not a folder.")
+    if blocker == out and any(out.iterdir()) \
+            and not ((out / "config.json").is_file() and (out / "model.safetensors").is_file()):
+        raise RagpruneError(f"--output-dir={str(out)!r} is a folder that holds no checkpoint: name a new or empty "
+                            "folder, or a checkpoint to replace.")
+
+
+@contextmanager
+def _replaced_dir(path: Path) -> Iterator[Path]:
+    """Yield a not-yet-existing folder beside ``path`` to fill; on success it takes the place of ``path``.
+
+    A folder already at ``path`` is swapped out with two renames and deleted; on failure the new folder is deleted
+    and ``path`` is left as it was, so a crashed run never destroys a previous good checkpoint.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    holder = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"))
+    try:
+        new, old = holder / "content", holder / "old"
+        yield new
+        if path.exists():
+            os.replace(path, old)
+        try:
+            os.replace(new, path)
+        except OSError:
+            if old.exists():
+                os.replace(old, path)
+            raise
+    finally:
+        shutil.rmtree(holder, ignore_errors=True)
 
 
 def _fingerprint(args: argparse.Namespace) -> str:
@@ -792,7 +843,6 @@ def train(args: argparse.Namespace) -> dict:
         save_pruner_model,
     )
 
-    _validate_args(args)
     torch.set_num_threads(args.num_threads)
     try:
         device = torch.device(args.device)
@@ -935,21 +985,23 @@ def train(args: argparse.Namespace) -> dict:
         **data["split"],
     }
     model.eval().cpu()
-    save_pruner_model(model, tokenizer, args.output_dir, config=config, base_model=base_model,
-                      exclude_word_embeddings=base_model is not None, dtype="float16" if base_model else "float32")
-    loaded, ltok, _ = load_pruner_model(args.output_dir, device=device)
-    v0 = time.time()
-    metrics = validate(loaded, ltok, data["validation"], max_length=args.max_length,
-                       target_recall=args.target_recall, batch_size=args.eval_batch_size, margin_se=args.recall_margin_se)
-    config["threshold"] = metrics["threshold"]
-    config["validation_metrics"] = metrics
-    config["validation_seconds"] = round(time.time() - v0, 1)
-    config["total_seconds"] = round(time.time() - started, 1)
-    cfg_path = args.output_dir / "config.json"
-    full = json.loads(cfg_path.read_text())
-    full.update(config)
-    cfg_path.write_text(json.dumps(full, indent=2, sort_keys=True, default=str) + "\n")
-    write_model_card(full, args.output_dir)
+    with _replaced_dir(args.output_dir) as staging:
+        save_pruner_model(model, tokenizer, staging, config=config, base_model=base_model,
+                          exclude_word_embeddings=base_model is not None, dtype="float16" if base_model else "float32")
+        loaded, ltok, _ = load_pruner_model(staging, device=device)
+        v0 = time.time()
+        metrics = validate(loaded, ltok, data["validation"], max_length=args.max_length,
+                           target_recall=args.target_recall, batch_size=args.eval_batch_size,
+                           margin_se=args.recall_margin_se)
+        config["threshold"] = metrics["threshold"]
+        config["validation_metrics"] = metrics
+        config["validation_seconds"] = round(time.time() - v0, 1)
+        config["total_seconds"] = round(time.time() - started, 1)
+        cfg_path = staging / "config.json"
+        full = json.loads(cfg_path.read_text())
+        full.update(config)
+        cfg_path.write_text(json.dumps(full, indent=2, sort_keys=True, default=str) + "\n")
+        write_model_card(full, staging)
     if state_file.exists() and stopped_early is None:
         state_file.unlink()  # kept after an early stop, so that a rerun resumes
     logger.info("done: threshold %.2f, squad %s, nq %s", metrics["threshold"], metrics["squad"], metrics["nq"])
@@ -1141,6 +1193,7 @@ def main(argv: list[str] | None = None) -> int:
     args.argv = list(sys.argv[1:] if argv is None else argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     try:
+        _validate_args(args)
         if args.verify:
             report = verify_checkpoint(args.output_dir, args.data_root, eval_batch_size=args.eval_batch_size,
                                        num_threads=args.num_threads)

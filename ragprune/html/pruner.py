@@ -150,7 +150,7 @@ class HtmlPruner:
         ...         "<p>Berlin is the capital and largest city of Germany.</p></body></html>")
         >>> result = pruner.prune(page, "What is the capital of Germany?", max_tokens=32)
         >>> result.pruned_html, result.token_count, result.kept
-        ('<body><p>Berlin is the capital and largest city of Germany.</p></body>', 24, [2])
+        ('<p>Berlin is the capital and largest city of Germany.</p>', 17, [2])
         >>> print(pruner.prune(page).text)  # query-less: boilerplate removed
         Paris is the capital and largest city of France.
         Berlin is the capital and largest city of Germany.
@@ -441,18 +441,19 @@ def _render(page: _Page, kept: Sequence[int]) -> str:
             out.append(item)
             continue
         assert isinstance(item, Node)
+        shown = [child for child in item.children if id(child) in full or id(child) in chunks
+                 or (isinstance(child, Node) and id(child) in needed and child.tag not in VOID_TAGS)]
         pending: list[object] = []
-        for child in item.children:
-            key = id(child)
-            if key in full:
+        for child in shown:
+            if id(child) in full:
                 pending.append(_escape(child.text) if isinstance(child, Text) else serialize(child))
             elif isinstance(child, Text):
-                if key in chunks:
-                    pending.append(_join_chunks(child.text, sorted(chunks[key])))
-            elif key in needed and child.tag not in VOID_TAGS:
+                pending.append(_join_chunks(child.text, sorted(chunks[id(child)])))
+            else:
                 pending.append(child)
-        # a generic wrapper that pruning left around a single element is unwrapped, as the cleaner does
-        collapse = item.tag in _GENERIC_WRAPPERS and len(pending) == 1 and isinstance(pending[0], Node)
+        # a generic wrapper that pruning left around a single element (kept whole or opened) is unwrapped, as
+        # the cleaner does; _select counts such wrappers as free
+        collapse = item.tag in _GENERIC_WRAPPERS and len(shown) == 1 and isinstance(shown[0], Node)
         if item.tag != DOCUMENT and not collapse:
             out.append(f"<{item.tag}>")
             stack.append(f"</{item.tag}>")

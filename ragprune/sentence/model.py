@@ -263,7 +263,7 @@ def save_pruner_model(
         RagpruneError: If ``config`` lacks a required key, ``dtype`` is unknown, or the word embeddings
             cannot be excluded because they differ from the base model's.
     """
-    from safetensors.torch import save_file
+    from safetensors.torch import save
 
     for key in ("max_length", "threshold"):
         if key not in config:
@@ -287,7 +287,8 @@ def save_pruner_model(
         base_sha = _tensor_sha256(base_w)
     torch_dtype = torch.float16 if dtype == "float16" else torch.float32
     state = {k: (v.to(torch_dtype) if v.is_floating_point() else v).contiguous() for k, v in state.items()}
-    save_file(state, str(out / "model.safetensors"), metadata={"format": "pt"})
+    # written with open(), so the file gets the umask's mode like the others (save_file makes it 0600)
+    (out / "model.safetensors").write_bytes(save(state, metadata={"format": "pt"}))
     full = dict(config)
     full.update(
         token_gate=bool(getattr(model, "token_gate", False)),

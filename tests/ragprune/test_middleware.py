@@ -339,7 +339,7 @@ def test_real_html_pruner_then_sentence_pruner():
 
 
 def test_html_page_whose_blocks_are_all_over_budget_gives_its_best_sentence_not_the_page():
-    """No block fits max_tokens=20, so the HTML stage keeps nothing; its best block must still reach the sentence
+    """No block fits max_tokens=16, so the HTML stage keeps nothing; its best block must still reach the sentence
     stage (and the min_kept restore), instead of the restore returning the raw page with its style, nav and footer."""
     from tests.ragprune._middleware_fakes import real_html_pruner
 
@@ -348,15 +348,15 @@ def test_html_page_whose_blocks_are_all_over_budget_gives_its_best_sentence_not_
             "<p>Berlin is the capital and largest city of Germany. It is known for its history and its wall.</p>"
             "<footer>Copyright 2024 Example Inc. All rights reserved.</footer></body></html>")
     html_pruner, best = real_html_pruner(), "Berlin is the capital and largest city of Germany."
-    assert html_pruner.prune(page, "What is the capital of Germany?", max_tokens=20).text == ""  # the premise
+    assert html_pruner.prune(page, "What is the capital of Germany?", max_tokens=16).text == ""  # the premise
     out = prune_documents("What is the capital of Germany?", [{"text": page}], pruner=FakePruner(),
-                          html_pruner=html_pruner, max_tokens=20)
+                          html_pruner=html_pruner, max_tokens=16)
     assert out[0]["text"] == best and out[0]["ragprune"]["fallback"] is None
     restored = prune_documents("Capital of Germany today?", [{"text": page}], pruner=FakePruner(),
-                               html_pruner=html_pruner, max_tokens=20, threshold=1.0)
+                               html_pruner=html_pruner, max_tokens=16, threshold=1.0)
     assert restored[0]["text"] == best and restored[0]["ragprune"]["fallback"] == "min_kept"
     as_html = prune_documents("What is the capital of Germany?", [{"text": page}], pruner=FakePruner(),
-                              html_pruner=html_pruner, max_tokens=20, html_output="html")
+                              html_pruner=html_pruner, max_tokens=16, html_output="html")
     assert as_html[0]["ragprune"]["fallback"] == "min_kept"  # the best block's text, not the raw page
     assert as_html[0]["text"].startswith("<p>Berlin is the capital") and "<style>" not in as_html[0]["text"]
 

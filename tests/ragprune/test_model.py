@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 import torch
@@ -85,6 +86,19 @@ def test_tiny_round_trip(tiny, tmp_path) -> None:
         b = loaded(enc["input_ids"], enc["attention_mask"], enc["token_type_ids"])
     torch.testing.assert_close(a[0], b[0])
     torch.testing.assert_close(a[1], b[1])
+
+
+def test_saved_files_get_the_umask_mode(tiny, tmp_path) -> None:
+    # like any other output (0666 less the umask), not the 0600 that safetensors' save_file gives the weights
+    model, tokenizer = tiny
+    previous = os.umask(0o022)
+    try:
+        path = save_pruner_model(model, tokenizer, tmp_path / "ck", config={"max_length": 64, "threshold": 0.3},
+                                 base_model=None)
+    finally:
+        os.umask(previous)
+    modes = {f.name: oct(f.stat().st_mode & 0o777) for f in path.iterdir()}
+    assert "model.safetensors" in modes and set(modes.values()) == {"0o644"}, modes
 
 
 def test_base_round_trip_reattaches_word_embeddings(tmp_path) -> None:

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+import ragprune.train as train_mod
 from ragprune.errors import RagpruneError
 from ragprune.sentence.model import load_pruner_model
 from ragprune.train import build_data, build_parser, encode_examples, main, normalize_answer, split_squad_articles
@@ -114,6 +115,77 @@ def test_resume_after_early_stop(tmp_path: Path) -> None:
     second = json.loads((out / "config.json").read_text())
     assert second["resumed_from_step"] == 1 and second["steps"] == 4 and second["stopped_early"] is None
     assert not (state / "state.pt").exists()
+    # the second run's checkpoint took the first one's place: no temporary folder left, a plain folder's mode
+    (tmp_path / "probe").mkdir()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ck", "probe", "state"]
+    assert out.stat().st_mode == (tmp_path / "probe").stat().st_mode
+
+
+def test_a_failed_run_leaves_the_previous_checkpoint_as_it_was(tmp_path: Path,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    from ragprune.sentence.model import build_tiny_pruner_model, save_pruner_model
+
+    out = tmp_path / "ck"
+    model, tokenizer = build_tiny_pruner_model()
+    save_pruner_model(model, tokenizer, out, base_model=None,
+                      config={"max_length": 128, "threshold": 0.37, "validation_metrics": {"target_met": True}})
+    before = {f.name: f.read_bytes() for f in out.iterdir()}
+
+    def crash(*args: object, **kwargs: object) -> dict:
+        raise RuntimeError("validation crashed")
+
+    monkeypatch.setattr(train_mod, "validate", crash)  # after the new weights were saved and re-loaded
+    with pytest.raises(RuntimeError, match="validation crashed"):
+        main(TINY + ["--output-dir", str(out), "--resume-dir", str(tmp_path / "state"), "--max-steps", "1"])
+    assert {f.name: f.read_bytes() for f in out.iterdir()} == before
+    assert [p.name for p in tmp_path.iterdir()] == ["ck"]  # the half-finished folder is gone
+
+
+def _no_work(*args: object, **kwargs: object) -> None:
+    raise AssertionError("bad options must be refused before the data is read")
+
+
+@pytest.mark.parametrize(("where", "needle"), [
+    ("afile", "afile is a file, not a folder"), ("afile/sub", "afile is a file, not a folder"),
+    ("other", "is a folder that holds no checkpoint"),
+])
+def test_unusable_output_dir_is_refused_before_any_work(where: str, needle: str, tmp_path: Path,
+                                                        monkeypatch: pytest.MonkeyPatch,
+                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "afile").write_text("not a folder\n")
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "notes.txt").write_text("a successful run would replace this folder\n")
+    monkeypatch.setattr(train_mod, "build_data", _no_work)
+    assert main(TINY + ["--output-dir", str(tmp_path / where), "--max-steps", "1"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("ragprune.train: error: --output-dir=") and needle in err and "\n" not in err
+    assert (tmp_path / "afile").read_text() == "not a folder\n" and (tmp_path / "other" / "notes.txt").exists()
+
+
+@pytest.mark.parametrize("extra", [
+    ["--logging-steps", "0"], ["--save-steps", "0"], ["--num-threads", "0"], ["--num-threads", "-1"],
+    ["--eval-batch-size", "0"], ["--squad-unanswerable", "-5"], ["--max-train-examples", "0"], ["--seed", "-1"],
+    ["--head-learning-rate", "0"], ["--warmup-ratio", "2"], ["--squad-same-article-negatives", "1.5"],
+    ["--learning-rate", "nan"], ["--val-nq", "0"],
+])
+def test_bad_numeric_options_are_refused_before_any_work(extra: list[str], tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch,
+                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setattr(train_mod, "build_data", _no_work)
+    assert main(TINY + ["--output-dir", str(tmp_path / "x")] + extra) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"ragprune.train: error: {extra[0]}={extra[1]}") and "\n" not in err
+
+
+def test_verify_checks_its_numeric_options_too(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--verify", "--output-dir", str(tmp_path), "--data-root", str(FIXTURE), "--eval-batch-size", "0"]) == 2
+    assert capsys.readouterr().err.startswith("ragprune.train: error: --eval-batch-size=0 ")
+
+
+def test_every_numeric_option_has_a_rule() -> None:
+    numeric = {a.dest for a in build_parser()._actions if a.type in (int, float)}
+    ruled = {name for names, _, _ in train_mod._NUMERIC_RULES for name in names}
+    assert numeric == ruled
 
 
 @pytest.mark.parametrize(

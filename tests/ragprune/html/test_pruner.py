@@ -117,17 +117,40 @@ def test_keeps_ancestors_of_kept_blocks(bm25: HtmlPruner) -> None:
     page = ("<html><body><article><h2>Weather</h2><div><p>Rain is expected on Monday in the north.</p>"
             "<p>The stock market rose by two percent today.</p></div></article></body></html>")
     result = HtmlPruner(ranker="bm25", max_words=8).prune(page, "When is rain expected?", max_tokens=32)
-    assert result.pruned_html == "<article><div><p>Rain is expected on Monday in the north.</p></div></article>"
+    # the semantic article stays; the div left around the one kept paragraph is unwrapped
+    assert result.pruned_html == "<article><p>Rain is expected on Monday in the north.</p></article>"
 
 
 def test_generic_wrappers_left_around_one_element_are_unwrapped() -> None:
-    # the outer div and body hold only the inner div once the other paragraph is pruned: their tags would only
-    # spend budget; the inner div still holds the kept text and stays, as does any semantic tag (see above)
+    # once the other paragraphs are pruned, every div and the body hold a single element: their tags would
+    # only spend budget, whether that element is opened (the inner div) or kept whole (the paragraph)
     page = ("<html><body><div><div><p>Rain is expected on Monday in the north.</p>"
             "<p>Wind follows on Tuesday.</p></div><p>The stock market rose by two percent today.</p></div>"
             "</body></html>")
     result = HtmlPruner(ranker="bm25", max_words=8).prune(page, "When is rain expected?", max_tokens=30)
-    assert result.pruned_html == "<div><p>Rain is expected on Monday in the north.</p></div>"
+    assert result.pruned_html == "<p>Rain is expected on Monday in the north.</p>"
+
+
+DOCSTRING_PAGE = ("<html><body><nav><a href='/'>Home</a> <a href='/news'>News</a></nav>"
+                  "<p>Paris is the capital and largest city of France.</p>"
+                  "<p>Berlin is the capital and largest city of Germany.</p></body></html>")
+BERLIN = "<p>Berlin is the capital and largest city of Germany.</p>"
+
+
+@pytest.mark.parametrize("budget", range(17, 25))
+def test_a_kept_element_alone_in_the_body_fits_a_budget_of_its_own_size(bm25: HtmlPruner, budget: int) -> None:
+    # the body around the single kept paragraph is unwrapped, so it costs nothing and the answer fits
+    assert bm25.count_tokens(BERLIN) == 17
+    result = bm25.prune(DOCSTRING_PAGE, "What is the capital of Germany?", max_tokens=budget)
+    assert (result.pruned_html, result.token_count, result.kept) == (BERLIN, 17, [2])
+
+
+def test_best_block_is_kept_when_only_its_unwrapped_form_fits(bm25: HtmlPruner) -> None:
+    # with the div around it the best block needs more than 21 tokens; unwrapped it fits, ahead of the rivers block
+    page = "<div><div>" + BERLIN + "</div><p>Other text about rivers.</p></div>"
+    result = bm25.prune(page, "What is the capital of Germany?", max_tokens=21)
+    assert (result.pruned_html, result.kept) == (BERLIN, [0])
+    assert result.token_count <= 21
 
 
 def test_signal_bm25_finds_answers(bm25: HtmlPruner, squad_page: str, squad_qas: list) -> None:
@@ -241,7 +264,7 @@ class FakeLabeler:
         return [len(words & set(tokenize(text[s:e]))) / max(len(words), 1) for s, e in spans]
 
     def rerank(self, question, contexts):  # type: ignore[no-untyped-def]
-        return self.score_spans(question, "\n".join(contexts), [(0, len(c)) for c in contexts])
+        return [self.score_spans(question, c, [(0, len(c))])[0] for c in contexts]  # each context alone
 
 
 def test_labeler_ranker_scores_blocks_in_context() -> None:
