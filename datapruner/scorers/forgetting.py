@@ -36,7 +36,7 @@ def forgetting_scores(correct: npt.ArrayLike) -> npt.NDArray[np.float64]:
     Example:
         >>> h = [[1, 0, 1, 0], [1, 1, 0, 0], [1, 1, 1, 0], [1, 0, 1, 0]]  # 4 evaluations x 4 rows
         >>> forgetting_scores(h).tolist()
-        [0.0, 1.25, 2.0, 3.5]
+        [0.0, 1.25, 1.125, 3.5]
     """
     hist = np.asarray(correct, dtype=bool)
     events = (hist[:-1] & ~hist[1:]).sum(axis=0).astype(np.float64)
