@@ -555,6 +555,7 @@ class RayEngine(Engine):
     def _features(self, scorer: Any, dataset: datasets.Dataset, column: str) -> npt.NDArray[np.float32]:
         from datapruner._validation import check_columns
         from datapruner.models.embedder import column_features
+        from datapruner.scorers._embedding import check_vectors
 
         check_columns(dataset.column_names, column)
         if len(dataset) == 0:
@@ -562,9 +563,9 @@ class RayEngine(Engine):
         if _is_text(dataset, column) and scorer.cache:
             return embed_column(dataset, column, model=scorer.model, batch_size=scorer.batch_size,
                                 device=scorer.device, concurrency=self.concurrency)
-        return column_features(dataset, column, model=scorer.model, batch_size=scorer.batch_size,
-                               device=scorer.device, show_progress_bar=scorer.show_progress_bar,
-                               cache=scorer.cache)
+        return check_vectors(column_features(dataset, column, model=scorer.model, batch_size=scorer.batch_size,
+                                             device=scorer.device, show_progress_bar=scorer.show_progress_bar,
+                                             cache=scorer.cache), scorer, column)
 
     def select_indices(self, scores: npt.ArrayLike, *, keep: float, strategy: str = "hard",
                        labels: npt.ArrayLike | None = None, higher_is_harder: bool = True, seed: Any = 0,
@@ -573,19 +574,19 @@ class RayEngine(Engine):
         import pyarrow as pa
 
         from datapruner._validation import check_keep, check_scores
-        from datapruner.selection import STRATEGIES
+        from datapruner.selection import STRATEGIES, check_balanced_labels
 
         check_option("strategy", strategy, STRATEGIES)
         check_keep(keep)
         values = check_scores(scores)
         columns: dict[str, Any] = {"row_id": np.arange(values.size, dtype=np.int64), "score": values}
-        if labels is not None:
-            label_array = np.asarray(labels)
+        label_array = None if labels is None else np.asarray(labels)
+        if label_array is not None:
             if label_array.shape != values.shape:
                 raise DataprunerError(f"there are {label_array.size} labels for {values.size} scores.")
             columns["label"] = label_array
-        elif strategy == "balanced":
-            raise DataprunerError("strategy='balanced' needs labels: pass label_column or labels.")
+        if strategy == "balanced":
+            check_balanced_labels(label_array)
         ensure_ray(num_cpus=self.num_cpus)
         import ray.data
 

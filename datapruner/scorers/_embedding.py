@@ -12,7 +12,7 @@ from datapruner.errors import DataprunerError
 if TYPE_CHECKING:
     import datasets
 
-__all__ = ["check_embedding_options", "dataset_features"]
+__all__ = ["check_embedding_options", "check_vectors", "dataset_features"]
 
 
 def check_embedding_options(scorer: Any) -> None:
@@ -39,9 +39,15 @@ def dataset_features(scorer: Any, dataset: datasets.Dataset, column: str) -> npt
 
     if len(dataset) == 0:
         raise DataprunerError("the dataset is empty: there are no rows to score.")
-    features = column_features(dataset, column, model=scorer.model, batch_size=scorer.batch_size,
-                               device=scorer.device, show_progress_bar=scorer.show_progress_bar, cache=scorer.cache)
-    if features.shape[1] < 2:  # cosine similarity of 1-d vectors is only +-1: every score would be the same
+    return check_vectors(column_features(dataset, column, model=scorer.model, batch_size=scorer.batch_size,
+                                         device=scorer.device, show_progress_bar=scorer.show_progress_bar,
+                                         cache=scorer.cache), scorer, column)
+
+
+def check_vectors(features: npt.NDArray[np.float32], scorer: Any, column: str) -> npt.NDArray[np.float32]:
+    """Return ``features`` after checking they are vectors: cosine similarity of 1-d features is only +-1, so every
+    score would be the same."""
+    if features.ndim != 2 or features.shape[1] < 2:
         raise DataprunerError(f"column {column!r} holds one number per row: {scorer.name} compares rows by cosine "
                               "similarity, which needs vectors; pass a text column or a column of number lists.")
     return features

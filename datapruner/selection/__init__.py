@@ -26,7 +26,7 @@ STRATEGIES = {
     "ccs": select_ccs,
 }
 
-__all__ = ["STRATEGIES", "check_strategy_params", "select_indices"]
+__all__ = ["STRATEGIES", "check_balanced_labels", "check_strategy_params", "select_indices"]
 
 
 def _count_missing(labels: npt.NDArray[Any]) -> int:
@@ -36,6 +36,17 @@ def _count_missing(labels: npt.NDArray[Any]) -> int:
     if labels.dtype.kind == "O":
         return sum(1 for x in labels.tolist() if x is None or (isinstance(x, float) and x != x))
     return 0
+
+
+def check_balanced_labels(labels: npt.NDArray[Any] | None) -> npt.NDArray[Any]:
+    """Return ``labels`` after checking the ``balanced`` strategy can use them: present, one on every row."""
+    if labels is None:
+        raise DataprunerError("strategy='balanced' needs labels: pass label_column or labels.")
+    missing = _count_missing(labels)
+    if missing:
+        raise DataprunerError(f"strategy='balanced' needs a label on every row: {missing} rows have none; "
+                              "fill or drop them first.")
+    return labels
 
 
 def check_strategy_params(strategy: str, params: dict[str, Any]) -> None:
@@ -83,13 +94,7 @@ def select_indices(scores: npt.ArrayLike, *, keep: float, strategy: str = "hard"
         if label_array.shape != hardness.shape:
             raise DataprunerError(f"there are {label_array.size} labels for {hardness.size} scores.")
     if strategy == "balanced":
-        if label_array is None:
-            raise DataprunerError("strategy='balanced' needs labels: pass label_column or labels.")
-        missing = _count_missing(label_array)
-        if missing:
-            raise DataprunerError(f"strategy='balanced' needs a label on every row: {missing} rows have none; "
-                                  "fill or drop them first.")
-        strategy_params["labels"] = label_array
+        strategy_params["labels"] = check_balanced_labels(label_array)
     chosen = STRATEGIES[strategy](hardness, n_keep, rng=as_rng(seed), **strategy_params)
     chosen = np.unique(np.asarray(chosen, dtype=np.int64))
     if chosen.size != n_keep:  # a strategy bug, not a user error

@@ -93,6 +93,16 @@ def test_same_seed_same_selection_local_and_ray(planted, method, params):
     assert on_ray.report["parameters"]["engine"] == "ray"
 
 
+def test_bad_input_gets_the_local_engine_s_error_on_ray():
+    numbers = datasets.Dataset.from_dict({"x": [0.1, 0.5, 0.9, 0.3], "label": [0, 1, None, 1]})
+    for engine in ("local", "ray"):
+        with pytest.raises(DataprunerError, match="needs a label on every row: 1 rows have none"):
+            datapruner.select_rows(numbers, method="random", keep=0.5, strategy="balanced", text_column="x",
+                                   engine=engine)
+        with pytest.raises(DataprunerError, match="column 'x' holds one number per row"):
+            datapruner.score(numbers, method="prototype", text_column="x", engine=engine, n_clusters=2)
+
+
 def test_driver_side_scorer_on_ray_reads_optional_labels_like_local():
     # ngram_coverage is one sequential greedy pass: the ray engine runs it on the driver, with the labels
     rng = np.random.default_rng(4)
