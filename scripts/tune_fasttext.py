@@ -8,14 +8,11 @@ option set with the best mean validation accuracy over the three datasets become
 """
 from __future__ import annotations
 
-import argparse
 import itertools
 import json
 import time
-from pathlib import Path
 
 import numpy as np
-import torch
 
 from datapruner.models import HashingTokenizer, build_model
 from datapruner.training.loop import fit_classifier, predict_logits
@@ -25,15 +22,11 @@ GRID = {"learning_rate": [3e-3, 1e-2, 3e-2], "epochs": [5, 10], "dropout": [0.0,
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data-root", type=Path, default=Path("../shared/data"))
-    parser.add_argument("--out", type=Path, required=True)
-    args = parser.parse_args()
-    torch.set_num_threads(1)
+    args = suite.tuning_args(__doc__.splitlines()[0])
     network = suite.FAMILIES["fasttext"]["network"]
     tok = HashingTokenizer(n_buckets=network["n_buckets"])
     runs = []
-    for name in ("sst2", "trec", "subj"):
+    for name in [d for d in args.datasets.split(",") if suite.DATASETS[d]["kind"] == "text"]:
         split = suite.load_text_dataset(name, args.data_root, quick=False)
         x, y = tok.encode(split.train_texts), split.train_labels
         perm = np.random.default_rng(777).permutation(y.size)

@@ -369,8 +369,14 @@ def tuning_args(description: str, add_options: Callable[[argparse.ArgumentParser
     parser.add_argument("--datasets", default=",".join(DATASETS))
     if add_options is not None:
         add_options(parser)
+    args = parser.parse_args()
+    unknown = sorted(set(args.datasets.split(",")) - set(DATASETS))
+    if unknown:  # checked now: a KeyError or a missing file would otherwise end the run as a traceback
+        parser.error(f"--datasets: unknown {unknown}; use a comma-separated subset of {','.join(DATASETS)}")
+    if not args.data_root.is_dir():
+        parser.error(f"--data-root {args.data_root} is not a folder: point it at the shared data")
     torch.set_num_threads(1)
-    return parser.parse_args()
+    return args
 
 
 def add_keeps_option(parser: argparse.ArgumentParser, default: tuple[float, ...]) -> None:
@@ -777,6 +783,15 @@ def summarize(task_results: dict[str, dict[str, Any]], *, keeps: tuple[float, ..
 
 
 # ------------------------------------------------------------------------------------------------------- run
+def _data_identity(data_root: Path) -> dict[str, tuple[int, int]]:
+    """Size and modification time of every data file the suite reads: part of the key of the finished results a
+    rerun reuses, so other data (another --data-root, a changed file) is never answered with old results."""
+    root = Path(data_root)
+    return {str(p.relative_to(root)): (p.stat().st_size, p.stat().st_mtime_ns)
+            for folder in ("text_classification_sentconv", "mnist") for p in sorted((root / folder).glob("*"))
+            if p.is_file()}
+
+
 def _pick(value: str, allowed: dict, what: str) -> list[str]:
     items = [v.strip() for v in value.split(",") if v.strip()]
     bad = [v for v in items if v not in allowed]
@@ -815,7 +830,7 @@ def _run(args: argparse.Namespace, embedder: Any, datasets_wanted: list[str], fa
     started = time.perf_counter()
     run_config = {"quick": args.quick, "methods": methods, "seeds": seeds, "keeps": list(keeps),
                   "alpha_grid": list(alpha_grid), "alpha_keeps": list(alpha_keeps), "families": FAMILIES,
-                  "embedder": getattr(embedder, "identity", None)}
+                  "embedder": getattr(embedder, "identity", None), "data": _data_identity(args.data_root)}
     config_hash = hashlib.blake2b(json.dumps(run_config, sort_keys=True, default=str).encode(),
                                   digest_size=8).hexdigest()
     options = {"keeps": keeps, "methods": methods, "alpha_grid": alpha_grid, "alpha_keeps": alpha_keeps}

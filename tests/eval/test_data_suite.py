@@ -4,6 +4,8 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import os
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -138,6 +140,12 @@ def test_issue_4_quick_run_on_fixtures_writes_consistent_results(tmp_path, monke
     monkeypatch.setattr(suite, "run_seed", lambda *a, **k: pytest.fail("a finished seed was trained again"))
     resumed = suite.run(args, embedder=HashEmbedder())
     assert resumed["runs"] == results["runs"]
+    other_root = tmp_path / "other_data"  # the same files, one of them changed: the finished results do not apply
+    shutil.copytree(FIXTURES, other_root)
+    changed = next((other_root / "text_classification_sentconv").glob("*"))
+    os.utime(changed, ns=(changed.stat().st_atime_ns, changed.stat().st_mtime_ns + 10**9))
+    with pytest.raises(pytest.fail.Exception, match="a finished seed was trained again"):
+        suite.run(argparse.Namespace(**{**vars(args), "data_root": other_root, "jobs": 1}), embedder=HashEmbedder())
 
 
 def test_subset_epochs_give_small_subsets_a_share_of_full_training_steps() -> None:
