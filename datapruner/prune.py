@@ -157,7 +157,7 @@ def select_rows(data: Any, *, method: str = "random", keep: float, strategy: str
     else:
         values = score(dataset, method=method, text_column=text_column, label_column=label_column,
                        seed=seed, out=scores_path, engine=engine, **params)
-        scorer_params = json.loads(json.dumps(get_scorer(method, seed=seed, **params).get_params(), default=str))
+        scorer_params = _as_recorded(get_scorer(method, seed=seed, **params).get_params())
         if scores_path is not None:
             scorer_params["scores_file"] = str(scores_path)
     timings["score"] = time.perf_counter() - started
@@ -189,6 +189,11 @@ def _check_scores_match(meta: dict[str, Any], method: str, dataset: Any, path: P
         raise DataprunerError(f"{path} was computed on different data: rescore or pass the matching data.")
 
 
+def _as_recorded(params: dict[str, Any]) -> dict[str, Any]:
+    """Scorer parameters as a scores file records them (``write_scores`` stores them as JSON, objects as str)."""
+    return json.loads(json.dumps(params, default=str))
+
+
 #: Scorer parameters that change how scores are computed, not what they are.
 _RUN_ONLY_PARAMS = frozenset({"cache", "show_progress_bar"})
 
@@ -199,7 +204,7 @@ def _check_scores_params(meta: dict[str, Any], given: dict[str, Any], path: Path
     stored = meta.get("params")
     if stored is None:
         return
-    given = json.loads(json.dumps(given, default=str))  # as the scores file records them
+    given = _as_recorded(given)
     differ = sorted(k for k in given if k not in _RUN_ONLY_PARAMS and stored.get(k) != given[k])
     if differ:
         made = ", ".join(f"{k}={stored.get(k)!r}" for k in differ)

@@ -8,7 +8,7 @@ import sys
 import time
 from pathlib import Path
 
-from datapruner.cli._options import non_negative_int
+from datapruner.cli._options import first_existing, non_negative_int
 from eval.errors import EvalError
 from eval.report import save_results
 from eval.suites import SUITES
@@ -37,8 +37,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     if args.output_dir is None:
         args.output_dir = Path("eval/results") / (args.suite + ("-quick" if args.quick else ""))
-    blocker = next((p for p in (args.output_dir, *args.output_dir.parents) if p.exists()), None)
-    if blocker is not None and not blocker.is_dir():  # checked now, not after a run of up to an hour
+    blocker = first_existing(args.output_dir)
+    if not blocker.is_dir():  # checked now, not after a run of up to an hour
         print(f"eval: error: --output-dir {args.output_dir}: {blocker} is a file, not a folder.", file=sys.stderr)
         return 2
     started = time.perf_counter()

@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -12,7 +13,8 @@ from typing import IO, Any
 
 from ragprune.errors import RagpruneError
 
-__all__ = ["read_jsonl", "read_records", "check_text", "check_out", "atomic_writer"]
+__all__ = ["read_jsonl", "read_records", "check_text", "check_out", "first_existing", "atomic_writer",
+           "replaced_dir"]
 
 logger = logging.getLogger(__name__)
 
@@ -115,10 +117,15 @@ def check_out(out: str | os.PathLike[str], in_path: str | os.PathLike[str]) -> N
         raise RagpruneError(f"--out {out} is a folder: name a file.")
     folder = out_path.parent
     if not folder.is_dir():
-        blocker = next((p for p in (folder, *folder.parents) if p.exists()), None)
-        if blocker is not None and not blocker.is_dir():
+        blocker = first_existing(folder)
+        if not blocker.is_dir():
             raise RagpruneError(f"--out {out}: {blocker} is a file, not a folder.")
         raise RagpruneError(f"--out {out}: folder {folder} does not exist.")
+
+
+def first_existing(path: Path) -> Path:
+    """``path`` or its nearest ancestor that exists: what decides whether ``path`` can be created."""
+    return next(p for p in (path, *path.parents) if p.exists() or p == p.parent)
 
 
 def _umask() -> int:
@@ -153,3 +160,27 @@ def atomic_writer(path: str | os.PathLike[str]) -> Iterator[IO[str]]:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+@contextmanager
+def replaced_dir(path: Path) -> Iterator[Path]:
+    """Yield a not-yet-existing folder beside ``path`` to fill; on success it takes the place of ``path``.
+
+    A folder already at ``path`` is swapped out with two renames and deleted; on failure the new folder is deleted
+    and ``path`` is left as it was, so a crashed run never destroys a previous good checkpoint.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    holder = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"))
+    try:
+        new, old = holder / "content", holder / "old"
+        yield new
+        if path.exists():
+            os.replace(path, old)
+        try:
+            os.replace(new, path)
+        except OSError:
+            if old.exists():
+                os.replace(old, path)
+            raise
+    finally:
+        shutil.rmtree(holder, ignore_errors=True)

@@ -37,16 +37,15 @@ import os
 import random
 import re
 import shlex
-import shutil
 import string
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Sequence
 
+from ragprune._io import first_existing, replaced_dir
 from ragprune.errors import RagpruneError
 from ragprune.sentence.splitter import span_index, split_sentences
 
@@ -791,37 +790,13 @@ def _validate_args(args: argparse.Namespace) -> None:
 def _check_output_dir(out: Path) -> None:
     """Refuse an ``--output-dir`` that cannot take the checkpoint: a file in the way, or a folder holding something
     else than a checkpoint (a successful run replaces the whole folder)."""
-    blocker = next((p for p in (out, *out.parents) if p.exists()), None)
-    if blocker is not None and not blocker.is_dir():
+    blocker = first_existing(out)
+    if not blocker.is_dir():
         raise RagpruneError(f"--output-dir={str(out)!r} is not valid: {blocker} is a file, not a folder.")
     if blocker == out and any(out.iterdir()) \
             and not ((out / "config.json").is_file() and (out / "model.safetensors").is_file()):
         raise RagpruneError(f"--output-dir={str(out)!r} is a folder that holds no checkpoint: name a new or empty "
                             "folder, or a checkpoint to replace.")
-
-
-@contextmanager
-def _replaced_dir(path: Path) -> Iterator[Path]:
-    """Yield a not-yet-existing folder beside ``path`` to fill; on success it takes the place of ``path``.
-
-    A folder already at ``path`` is swapped out with two renames and deleted; on failure the new folder is deleted
-    and ``path`` is left as it was, so a crashed run never destroys a previous good checkpoint.
-    """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    holder = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"))
-    try:
-        new, old = holder / "content", holder / "old"
-        yield new
-        if path.exists():
-            os.replace(path, old)
-        try:
-            os.replace(new, path)
-        except OSError:
-            if old.exists():
-                os.replace(old, path)
-            raise
-    finally:
-        shutil.rmtree(holder, ignore_errors=True)
 
 
 def _fingerprint(args: argparse.Namespace) -> str:
@@ -985,7 +960,7 @@ def train(args: argparse.Namespace) -> dict:
         **data["split"],
     }
     model.eval().cpu()
-    with _replaced_dir(args.output_dir) as staging:
+    with replaced_dir(args.output_dir) as staging:
         save_pruner_model(model, tokenizer, staging, config=config, base_model=base_model,
                           exclude_word_embeddings=base_model is not None, dtype="float16" if base_model else "float32")
         loaded, ltok, _ = load_pruner_model(staging, device=device)

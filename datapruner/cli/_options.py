@@ -102,10 +102,13 @@ def check_paths(*, inputs: dict[str, str | None], files: dict[str, str | None],
         _check_writable(flag, path, is_folder)
 
 
+def first_existing(path: Path) -> Path:
+    """``path`` or its nearest ancestor that exists: what decides whether ``path`` can be created."""
+    return next(p for p in (path, *path.parents) if p.exists() or p == p.parent)
+
+
 def _check_writable(flag: str, path: Path, is_folder: bool) -> None:
-    parent = path.parent
-    while not parent.exists() and parent != parent.parent:
-        parent = parent.parent
+    parent = first_existing(path.parent)
     if not parent.is_dir():
         raise DataprunerError(f"{flag} {path} cannot be written: {parent} is a file, not a folder.")
     if not os.access(parent, os.W_OK | os.X_OK):
