@@ -14,9 +14,8 @@ keeps every class in proportion (coverage within a class, not across labels).
 
 Measured with fastText students distilled on views, keep 0.1 and 0.3: on validation splits of SST-2, TREC and
 SUBJ, 0.843 mean accuracy against 0.827 for random subsets (``scripts/tune_coverage.py``,
-``eval/results/data/coverage_tuning.json``); on the test sets (``python -m eval data``) it is the best method at
-keep 0.1 on SUBJ (91.5 against 90.4 for random) and SST-2 (77.7 against 77.5), and below random on TREC (85.2
-against 86.8).
+``eval/results/data/coverage_tuning.json``). Test-set accuracies against every other method are in
+``eval/results/data/results.md`` (``python -m eval data``).
 """
 from __future__ import annotations
 

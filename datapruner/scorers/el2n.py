@@ -48,7 +48,7 @@ class EL2NScorer(Scorer):
     Defaults, and why: the paper averages 10 ResNets after 20 of 200 epochs (10% of training) and finds 5 or more
     members make the ranking stable. Here ``ensemble_size=5``; ``epochs=None`` uses half of the proxy's normal
     training length (the per-proxy defaults of :data:`datapruner.models.pipeline.TRAINING_DEFAULTS`, at least 2
-    epochs: 10 for the MiniLM heads, 5 for fastText, 15 for the MLP, 4 for the CNN). The paper's 10% is
+    epochs: 10 for the MiniLM heads, 2 for fastText, 15 for the MLP, 4 for the CNN). The paper's 10% is
     for deep networks trained from scratch; the proxies here are small heads on frozen features that reach their
     plateau in a few epochs, so at 10% they have barely moved, while training to the end lets the head fit
     flipped labels and hides them. Measured with the MiniLM linear head and 3 members, the AUROC of EL2N for

@@ -57,7 +57,7 @@ class ForgettingScorer(Scorer):
 
     Defaults, and why: the paper counts flips over a full training run (200 epochs, evaluated at every mini-batch
     presentation); here predictions are read once per epoch, which needs enough epochs for flips to happen, so
-    ``epochs=None`` uses the proxy's full default training length (20 for the MiniLM heads, 10 for fastText, 30 for
+    ``epochs=None`` uses the proxy's full default training length (20 for the MiniLM heads, 5 for fastText, 30 for
     the MLP, 8 for the CNN; see :data:`datapruner.models.pipeline.TRAINING_DEFAULTS`, at least 4). One run
     (``ensemble_size=1``) is the paper's setting.
 

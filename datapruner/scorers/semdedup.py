@@ -63,6 +63,7 @@ def _dedup_cluster(emb: npt.NDArray[np.float32], centroid_sims: npt.NDArray[np.f
         end = min(start + block, m)
         # Only the upper triangle: rows [start, end) against columns [start, m), half the work of the full matrix.
         sims = emb[start:end] @ emb[start:].T  # (b, m - start)
+        np.clip(sims, -1.0, 1.0, out=sims)  # unit vectors: rounding must not lift a copy above max_similarity=1
         local = np.arange(end - start)
         sims[local, local] = -np.inf  # no self-similarity
         np.maximum(nn_sim[start:end], sims.max(axis=1), out=nn_sim[start:end])
@@ -105,7 +106,7 @@ def _dedup_cluster(emb: npt.NDArray[np.float32], centroid_sims: npt.NDArray[np.f
 
 
 def duplicate_groups(embeddings: npt.ArrayLike, cluster_labels: npt.ArrayLike, *, max_similarity: float,
-                     centroid_sims: npt.ArrayLike | None = None, representative: str = "closest",
+                     centroid_sims: npt.ArrayLike | None = None, representative: str = "farthest",
                      ) -> tuple[npt.NDArray[np.float64], list[npt.NDArray[np.int64]]]:
     """Return (redundancy score per row, duplicate groups) for unit-norm embeddings already split into clusters.
 
@@ -160,18 +161,21 @@ class SemDedupScorer(Scorer):
 
     So ``score > max_similarity`` exactly marks the rows to remove, and because ``higher_is_harder`` is False (a
     near-duplicate is redundant, i.e. easy) the default ``strategy="hard"`` keeps rows from the least redundant up:
-    every kept row before any duplicate, so any ``keep >= 1 - n_removed / n_rows`` keeps exactly one row per group;
-    smaller ``keep`` removes the most redundant kept rows next. Comparisons are made within k-means clusters only
+    every kept row before any duplicate. ``keep = 1 - n_removed / n_rows`` (``1 - is_duplicate_.mean()``) keeps
+    exactly one row per group; a larger ``keep`` puts duplicates back, the least similar first; a smaller one
+    removes the most redundant kept rows next. Comparisons are made within k-means clusters only
     (as in the paper): two near-duplicates assigned to different clusters are not linked.
 
     Args:
         model: Embedding model name or path, or an object with ``encode(texts)`` and ``identity``; ``None`` is the
             embedded all-MiniLM-L6-v2.
         max_similarity: Cosine similarity above which two rows are near-duplicates, in (0, 1] (the paper's
-            ``1 - eps``). 1.0 removes nothing.
+            ``1 - eps``). 1.0 removes nothing, not even exact copies (similarities are clipped to [-1, 1], so
+            float rounding cannot push a copy over it).
         n_clusters: Number of k-means clusters; ``None`` uses ``round(sqrt(n_rows))``.
-        representative: Which row of a group is kept: ``"closest"`` to the cluster centroid (most prototypical,
-            default) or ``"farthest"`` (the paper's ``keep_hard`` option).
+        representative: Which row of a group is kept: ``"farthest"`` from the cluster centroid (the paper's rule,
+            and the reference code's default ``keep_hard``: the least prototypical copy carries the most information)
+            or ``"closest"`` (the most prototypical).
         n_iter: k-means iterations.
         sample_per_cluster: k-means is fit on at most ``sample_per_cluster * n_clusters`` sampled rows.
         seed: Seed of the k-means sample and initialisation.
@@ -192,7 +196,7 @@ class SemDedupScorer(Scorer):
         >>> scorer = SemDedupScorer(max_similarity=0.95, n_clusters=1)
         >>> s = scorer.score_embeddings(x)
         >>> [g.tolist() for g in scorer.duplicate_groups_], scorer.is_duplicate_.tolist()
-        ([[0, 1]], [False, True, False, False])
+        ([[1, 0]], [True, False, False, False])
     """
 
     name = "semdedup"
@@ -201,7 +205,7 @@ class SemDedupScorer(Scorer):
     default_strategy = "hard"
 
     def __init__(self, model: str | SupportsEncode | None = None, *, max_similarity: float = 0.95,
-                 n_clusters: int | None = None, representative: Literal["closest", "farthest"] = "closest",
+                 n_clusters: int | None = None, representative: Literal["closest", "farthest"] = "farthest",
                  n_iter: int = 20, sample_per_cluster: int = 64, seed: Any = 0, batch_size: int = 32,
                  device: str | None = None, show_progress_bar: bool | None = None, cache: bool = True) -> None:
         self.model = model

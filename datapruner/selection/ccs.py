@@ -21,7 +21,7 @@ def select_ccs(hardness: npt.NDArray[np.float64], n_keep: int, *, rng: np.random
     beta = check_fraction("beta", beta, high=1.0)
     n_bins = check_positive_int("n_bins", n_bins)
     n_rows = hardness.size
-    n_cut = min(int(round(beta * n_rows)), n_rows - n_keep)
+    n_cut = min(int(beta * n_rows), n_rows - n_keep)  # floor, as the reference code's int(mis_ratio * n)
     pool = rank_hardest_first(hardness)[n_cut:]
     pool_scores = hardness[pool]
     low, high = float(pool_scores.min()), float(pool_scores.max())

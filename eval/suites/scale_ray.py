@@ -142,7 +142,7 @@ def _child_ray(method: str, path: str, keep: float, max_similarity: float, seed:
         clock = _stage(t, "assign", clock)
         sds = assigned.groupby("cluster", num_partitions=engine._partitions()).map_groups(
             engine._semdedup_group, batch_format="pyarrow",
-            fn_kwargs={"max_similarity": max_similarity, "representative": "closest"}).materialize()
+            fn_kwargs={"max_similarity": max_similarity, "representative": scorer.representative}).materialize()
         clock = _stage(t, "dedup_groups", clock)
     kept = engine.select_ray(sds.select_columns(["row_id", "score"]), n_rows=n, keep=keep, strategy="hard",
                              higher_is_harder=method == "prototype", seed=seed)

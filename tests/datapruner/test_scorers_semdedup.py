@@ -87,6 +87,29 @@ def test_representative_closest_vs_farthest():
     assert sorted(near.duplicate_groups_[0].tolist()) == sorted(far.duplicate_groups_[0].tolist()) == [0, 1]
 
 
+def test_default_keeps_the_copy_farthest_from_the_centroid_as_the_paper():
+    # SemDeDup (Abbas et al. 2023) keeps the group member least similar to its cluster centroid.
+    x = _unit(np.array([[1.0, 0.0, 0.0], [0.999, -0.04, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]]))
+    scorer = SemDedupScorer(max_similarity=0.95, n_clusters=1)
+    scorer.score_embeddings(x)
+    centroid = _unit(x.mean(axis=0, keepdims=True))[0]
+    group = scorer.duplicate_groups_[0]
+    assert sorted(group.tolist()) == [0, 1]
+    assert group[0] == int(np.argmin(x[[0, 1]] @ centroid))
+    assert scorer.is_duplicate_.tolist() == [i != group[0] and i in (0, 1) for i in range(4)]
+
+
+def test_max_similarity_one_removes_nothing_even_for_exact_copies():
+    # Unit vectors' self-similarity rounds to 1.0000001 often enough: unclipped, half of these copies were removed.
+    rng = np.random.default_rng(0)
+    base = _unit(rng.normal(size=(50, 384)))
+    x = np.repeat(base, 3, axis=0)
+    scorer = SemDedupScorer(max_similarity=1.0, n_clusters=5, seed=0)
+    scores = scorer.score_embeddings(x)
+    assert not scorer.is_duplicate_.any() and scorer.duplicate_groups_ == []
+    assert scores.max() <= 1.0
+
+
 @pytest.mark.slow
 def test_text_fixture_with_minilm_finds_planted_variants():
     """Real model on the shipped fixture: SST-2 sentences with planted copies / punctuation / case variants."""

@@ -106,6 +106,17 @@ def test_ccs_cuts_the_hardest_and_covers_all_bins():
     assert bins.min() > 50  # every score region is covered, not only the easy end
 
 
+def test_ccs_hard_cutoff_floors_like_the_reference():
+    # Zheng et al.'s code cuts int(mis_ratio * n) hardest rows: 19 of 199 at beta 0.1 (round() would cut 20).
+    scores = np.arange(199, dtype=np.float64)  # row i is the i-th easiest
+    picked = set()
+    for seed in range(5):  # 179 of the 180-row pool 0..179 (with round(): all of 0..178, never 179)
+        chosen = select_indices(scores, keep=179 / 199, strategy="ccs", beta=0.1, n_bins=1, seed=seed)
+        assert chosen.size == 179 and chosen.max() <= 179
+        picked.update(chosen.tolist())
+    assert 179 in picked
+
+
 def test_ccs_exact_budget_with_skewed_bins():
     scores = np.r_[np.zeros(5), np.ones(995)]
     for keep in (0.01, 0.5, 0.99, 1.0):
