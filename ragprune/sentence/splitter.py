@@ -27,6 +27,9 @@ _ABBREVIATIONS = frozenset(
     """.split()
 )
 
+#: The line breaks of ``str.splitlines`` (``\r\n`` counts as one).
+_LINE_BREAKS = "\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"
+
 # A candidate sentence end: western terminal punctuation (plus closing quotes/brackets) followed by
 # whitespace or the end of the text; terminal punctuation of scripts written without spaces
 # (CJK, Arabic, Devanagari, ...); or a line break.
@@ -34,7 +37,7 @@ _CANDIDATE = re.compile(
     r"[.!?\u2026\u203c\u2047-\u2049]+[\"'\u201d\u2019\u00bb)\]\u300d\u300f]*(?=\s|$)"
     r"|[\u3002\uff01\uff1f\uff61\u061f\u06d4\u0964\u0965\u1362\u104b]+"
     r"[\"'\u201d\u2019\u00bb)\]\uff09\u300d\u300f\u3011]*"
-    r"|\n"
+    r"|\r\n|[" + _LINE_BREAKS + "]"
 )
 _DOTTED_ACRONYM = re.compile(r"(?:[^\W\d_]\.)+[^\W\d_]")
 _OPENERS = "\"'([{\u201c\u2018\u00ab\u300c\u300e"
@@ -54,7 +57,7 @@ def _next_visible(text: str, pos: int) -> tuple[str, bool]:
     n = len(text)
     newline = False
     while pos < n and text[pos].isspace():
-        if text[pos] == "\n":
+        if text[pos] in _LINE_BREAKS:
             newline = True
         pos += 1
     # Skip opening quotes/brackets: '"the' starts lower-case just like 'the'.
@@ -65,7 +68,7 @@ def _next_visible(text: str, pos: int) -> tuple[str, bool]:
 
 def _is_boundary(text: str, match: re.Match[str]) -> bool:
     token = match.group()
-    if token == "\n":
+    if token[0] in _LINE_BREAKS:
         return True
     first = token[0]
     if first not in ".!?\u2026\u203c\u2047\u2048\u2049":
@@ -86,7 +89,7 @@ def _is_boundary(text: str, match: re.Match[str]) -> bool:
         if _DOTTED_ACRONYM.fullmatch(word):
             return False  # "U.S.", "e.g.", "Ph.D." (kept together unless a line break follows)
         if word.isdigit() and len(word) <= 2:
-            line_start = word_start == 0 or text[word_start - 1] == "\n"
+            line_start = word_start == 0 or text[word_start - 1] in _LINE_BREAKS
             if line_start:
                 return False  # a list number: "1. First item"
     return True
@@ -98,7 +101,8 @@ def split_sentences(text: str, *, max_chars: int | None = None) -> list[tuple[in
     Every non-space character of ``text`` lies in exactly one span; spans are ascending, do not
     overlap, and neither start nor end with whitespace (``text[start:end] == text[start:end].strip()``).
     Sentences end at ``.``/``!``/``?``/``…`` followed by a space and a character that is not lower-case,
-    at ``。！？`` and other terminal marks of scripts written without spaces, and at every line break.
+    at ``。！？`` and other terminal marks of scripts written without spaces, and at every line break
+    (those of ``str.splitlines``: ``\n``, ``\r``, ``\r\n``, ``\u2028``, ...).
     Abbreviations (``Dr.``, ``etc.``, ``U.S.``), initials (``F.``), decimals (``3.14``) and list numbers
     (``1.``) do not end a sentence.
 

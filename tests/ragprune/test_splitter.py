@@ -116,3 +116,9 @@ def test_rejects_non_strings(bad: object) -> None:
 def test_rejects_bad_max_chars(bad: object) -> None:
     with pytest.raises(RagpruneError, match="max_chars="):
         split_sentences("a. b.", max_chars=bad)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("brk", ["\r", "\r\n", "\u2028", "\u2029", "\x85", "\x0c", "\x0b"])
+def test_every_splitlines_line_break_ends_a_sentence(brk: str) -> None:
+    text = f"Title without period{brk}Body text starts here{brk}1. A list item"
+    assert sentence_texts(text) == ["Title without period", "Body text starts here", "1. A list item"]
