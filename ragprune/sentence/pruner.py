@@ -178,7 +178,10 @@ class ContextPruner:
             native bfloat16 arithmetic (about 1.5x less CPU time than float32 on such a CPU, same goal metrics in
             ``python -m eval context``), else in float32; ``"int8"`` applies dynamic int8 quantisation to the
             ``Linear`` layers (CPU only; faster still, but it changes decisions: HotpotQA supporting-fact recall
-            -0.07 there). A loaded model passed as ``model`` is copied, never converted in place.
+            -0.07 there). A loaded model passed as ``model`` is copied, never converted in place. In bfloat16 a
+            sentence's score can move by a few thousandths with what else is in its batch (padding changes the
+            rounding), so a score that close to the threshold can flip; ``"float32"`` gives batch-independent
+            scores (to 1e-6).
         max_question_tokens: Questions longer than this many tokens are truncated (their first tokens are
             kept) with a warning. ``None`` allows a quarter of the model window (:data:`QUESTION_SHARE`).
         window_overlap: Tokens shared by consecutive windows of a long context; ``None`` uses a quarter of
@@ -420,6 +423,13 @@ class ContextPruner:
         if not text.strip():
             return []
         spans = [(int(s), int(e)) for s, e in self.splitter(text)]  # type: ignore[misc]
+        previous_end = 0
+        for s, e in spans:  # tokens are assigned by searching the starts: unsorted spans would score silently wrong
+            if not (previous_end <= s <= e <= len(text)):
+                raise RagpruneError(f"splitter returned span ({s}, {e}) after one ending at {previous_end} for a "
+                                    f"text of {len(text)} characters: spans must lie in the text, ascending, "
+                                    "not overlapping.")
+            previous_end = e
         spans = [(s, e) for s, e in spans if e > s and text[s:e].strip()]
         if not spans:
             spans = [(0, len(text))]

@@ -424,3 +424,24 @@ def test_issue_5_default_model_keeps_gold_sentence() -> None:
     other = pruner.rerank(rows[0]["question"], [r["context"] for r in rows[1:]
                                                  if r["title"] != rows[0]["title"]])
     assert gold[0] > max(other)
+
+
+@pytest.mark.parametrize("spans", [
+    lambda t: [(t.index("The"), len(t)), (0, t.index("The"))],  # out of order: scored the wrong tokens before
+    lambda t: [(-3, 5), (5, len(t))],
+    lambda t: [(0, 10), (5, len(t))],
+    lambda t: [(0, len(t) + 4)],
+])
+def test_a_custom_splitter_with_bad_spans_is_a_clear_error(tiny, spans) -> None:  # noqa: ANN001
+    pruner = ContextPruner((*tiny, {"max_length": 64}), splitter=spans, precision="float32")
+    with pytest.raises(RagpruneError, match="spans must lie in the text, ascending, not overlapping"):
+        pruner.prune("Who designed the tower?", ["Bananas are yellow. The tower was designed by Eiffel."])
+
+
+def test_a_custom_splitter_with_good_spans_is_used(tiny) -> None:  # noqa: ANN001
+    text = "Bananas are yellow. The tower was designed by Eiffel."
+    cut = text.index("The")
+    pruner = ContextPruner((*tiny, {"max_length": 64}), splitter=lambda t: [(0, cut - 1), (cut, len(t))],
+                           threshold=0.0, precision="float32")
+    (result,) = pruner.prune("Who designed the tower?", [text])
+    assert result.kept == [0, 1] and result.pruned == text
