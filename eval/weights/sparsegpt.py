@@ -27,7 +27,8 @@ def sparsegpt_layer(weight: Any, hessian: Any, *, sparsity: float | None = None,
         weight: Layer weight, shape ``(out, in)``.
         hessian: ``2/n X^T X``, shape ``(in, in)``.
         sparsity: Fraction pruned (unstructured), in [0, 1). Ignored when ``nm`` is given.
-        nm: ``(n, m)``: keep ``n`` of every ``m`` consecutive inputs of each row.
+        nm: ``(n, m)``: keep ``n`` of every ``m`` consecutive inputs of each row; the number of inputs must
+            divide by ``m`` (``EvalError`` otherwise, as Wanda's ``nm_mask``).
         blocksize: Columns per lazy-update block (the paper uses 128).
         percdamp: Dampening, as a fraction of the mean diagonal of ``H``.
     """
@@ -37,6 +38,8 @@ def sparsegpt_layer(weight: Any, hessian: Any, *, sparsity: float | None = None,
         n_keep, m = check_nm(*nm)
         if blocksize % m:
             raise EvalError(f"blocksize={blocksize} is not valid for m={m}: it must divide by m.")
+        if weight.dim() != 2 or weight.shape[1] % m:  # a short last group would lose all its columns
+            raise EvalError(f"weight.shape={tuple(weight.shape)} is not valid for m={m}: columns must divide by m.")
     else:
         sparsity = check_sparsity(sparsity if sparsity is not None else 0.0)
     if not 0 <= percdamp < 1:

@@ -47,22 +47,83 @@ def test_rewinding_restores_initial_weights_of_survivors() -> None:
     assert hidden_sparsity == pytest.approx(1 - 0.8 ** 2, abs=0.01)
 
 
-def test_random_reinit_control_does_not_restore_initial_weights() -> None:
+def _recording_train(x, y, log: list, only: object = None):
+    """``train`` that logs, before training, each layer's mask (None: dense), weights and biases."""
+    def train(m) -> None:
+        if only is None or m is only:
+            layers = lottery.prunable(m)
+            log.append({"masks": [layer.weight_mask.bool().clone() if hasattr(layer, "weight_mask") else None
+                                  for layer in layers],
+                        "orig": [getattr(layer, "weight_orig", layer.weight).detach().clone() for layer in layers],
+                        "weight": [layer.weight.detach().clone() for layer in layers],
+                        "bias": [layer.bias.detach().clone() for layer in layers]})
+        mnist.train_epochs(m, x, y, epochs=1, batch_size=64)
+    return train
+
+
+def _same_mask(a, b) -> bool:
+    return (a is None and b is None) or (a is not None and b is not None and torch.equal(a, b))
+
+
+def test_random_reinit_control_keeps_the_imp_mask_and_draws_a_fresh_init() -> None:
+    # Frankle & Carbin's control (OpenLTH randomly_reinitialize): at every level the winning ticket's mask from
+    # the IMP chain, with fresh random weights; not a pruning chain of its own trained from random inits.
     x, y = _data()
+    imp_log: list = []
+    imp = lottery.iterative_magnitude_pruning(mnist.lenet_300_100(seed=0), _recording_train(x, y, imp_log),
+                                              rounds=2, rate=0.2, rewind="init")
     model = mnist.lenet_300_100(seed=0)
-    init = model[0].weight.detach().clone()
-    seen = []
+    init = {k: v.clone() for k, v in model.state_dict().items()}
+    ctrl_log: list = []
+    ctrl = lottery.iterative_magnitude_pruning(model, _recording_train(x, y, ctrl_log, only=model), rounds=2,
+                                               rate=0.2, rewind="random", seed=3)
+    assert len(imp_log) == len(ctrl_log) == 3
+    assert [r["sparsity"] for r in ctrl] == [r["sparsity"] for r in imp]
+    for level, (chain, control) in enumerate(zip(imp_log, ctrl_log)):
+        for i, name in enumerate(["0", "2", "4"]):
+            assert _same_mask(control["masks"][i], chain["masks"][i]), (level, name)
+            mask = control["masks"][i]
+            if mask is None:  # level 0 is dense
+                mask = torch.ones_like(init[f"{name}.weight"], dtype=torch.bool)
+            # survivors and biases start from a fresh draw, not the original initialisation
+            assert float((control["orig"][i][mask] == init[f"{name}.weight"][mask]).float().mean()) < 0.01
+            assert not torch.equal(control["bias"][i], init[f"{name}.bias"])
+            assert (control["weight"][i][~mask] == 0).all() and torch.equal(control["weight"][i][mask],
+                                                                             control["orig"][i][mask])
+    for i in range(3):  # each level draws its own initialisation
+        assert not torch.equal(ctrl_log[1]["orig"][i], ctrl_log[2]["orig"][i])
+    assert [bool(layer.weight_mask.equal(m)) for layer, m in zip(lottery.prunable(model), imp_log[2]["masks"])] \
+        == [True] * 3  # ``model`` ends as the last control network
+    with pytest.raises(EvalError, match="rewind='late'"):
+        lottery.iterative_magnitude_pruning(model, lambda m: None, rounds=1, rewind="late")
+
+
+def test_imp_with_random_control_branches_off_one_chain() -> None:
+    x, y = _data()
+    xe, ye = _data(128, seed=1)
+
+    def evaluate(m) -> float:
+        return mnist.accuracy(m, xe, ye)
+
+    calls: list = []
+    model = mnist.lenet_300_100(seed=0)
 
     def train(m) -> None:
-        seen.append((m[0].weight.detach().clone(), m[0].weight_mask.clone() if hasattr(m[0], "weight_mask") else None))
+        calls.append(m is model)
         mnist.train_epochs(m, x, y, epochs=1, batch_size=64)
 
-    lottery.iterative_magnitude_pruning(model, train, rounds=1, rate=0.2, rewind="random", seed=3)
-    weight, mask = seen[1]
-    assert not torch.allclose(weight[mask.bool()], init[mask.bool()])
-    assert (weight[~mask.bool()] == 0).all()
-    with pytest.raises(EvalError, match="rewind='late'"):
-        lottery.iterative_magnitude_pruning(model, train, rounds=1, rewind="late")
+    imp, ctrl = lottery.imp_with_random_control(model, train, rounds=2, rate=0.2, seed=3, evaluate=evaluate)
+    assert calls.count(True) == 3 and calls.count(False) == 3  # one chain on ``model``, three control branches
+
+    def train_only(m) -> None:
+        mnist.train_epochs(m, x, y, epochs=1, batch_size=64)
+
+    alone = mnist.lenet_300_100(seed=0)
+    assert imp == lottery.iterative_magnitude_pruning(alone, train_only, rounds=2, rate=0.2, evaluate=evaluate)
+    assert ctrl == lottery.iterative_magnitude_pruning(mnist.lenet_300_100(seed=0), train_only, rounds=2, rate=0.2,
+                                                       rewind="random", seed=3, evaluate=evaluate)
+    for a, b in zip(lottery.prunable(model), lottery.prunable(alone)):  # ``model`` ends as the last ticket
+        assert torch.equal(a.weight_mask, b.weight_mask) and torch.equal(a.weight, b.weight)
 
 
 def test_gradual_pruning_reaches_the_target_sparsity() -> None:

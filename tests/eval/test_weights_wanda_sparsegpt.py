@@ -95,3 +95,18 @@ def test_prune_sparsegpt_on_tiny_bert_hits_sparsity() -> None:
     assert abs(sparsity_of(weights) - 0.5) < 1e-9
     with pytest.raises(EvalError, match="blocksize"):
         sparsegpt_layer(torch.randn(4, 8), torch.eye(8), nm=(2, 3), blocksize=8)
+
+
+@pytest.mark.parametrize("nm", [(2, 4), (1, 4)])
+def test_sparsegpt_nm_rejects_columns_not_divisible_by_m(nm: tuple[int, int]) -> None:
+    # 6 columns in groups of 4: the short last group lost all its columns (2:4) or crashed in topk (1:4)
+    g = torch.Generator().manual_seed(0)
+    w, x = torch.randn(4, 6, generator=g), torch.randn(100, 6, generator=g)
+    h = 2 * x.T @ x / 100
+    with pytest.raises(EvalError, match=r"weight\.shape=\(4, 6\) is not valid for m=4: columns must divide by m"):
+        sparsegpt_layer(w, h, nm=nm, blocksize=4)
+    with pytest.raises(EvalError, match=r"shape=\(4, 6\) is not valid for m=4: columns must divide by m"):
+        wanda.wanda_mask(w, x.norm(dim=0), nm=nm)  # the same kind of error as Wanda's
+    w8, x8 = torch.randn(4, 8, generator=g), torch.randn(100, 8, generator=g)
+    _, keep = sparsegpt_layer(w8, 2 * x8.T @ x8 / 100, nm=nm, blocksize=4)
+    assert (keep.reshape(4, 2, 4).sum(-1) == nm[0]).all()
