@@ -17,8 +17,18 @@ import numpy as np
 
 from ragprune._io import check_text
 from ragprune.errors import RagpruneError
-from ragprune.html.blocktree import DOCUMENT, Block, block_html, build_block_tree
-from ragprune.html.clean import VOID_TAGS, Node, Text, _escape, clean_tree, decode_html, parse_html, serialize
+from ragprune.html.blocktree import DOCUMENT, Block, _edge_space, block_html, build_block_tree
+from ragprune.html.clean import (
+    BLOCK_TAGS,
+    VOID_TAGS,
+    Node,
+    Text,
+    _escape,
+    clean_tree,
+    decode_html,
+    parse_html,
+    serialize,
+)
 from ragprune.html.rankers import (
     RANKERS,
     BlockRanker,
@@ -121,6 +131,12 @@ class HtmlPruner:
     ``div`` that pruning leaves around a single element is unwrapped, so tags do not eat the budget). With ``question=None``
     the query-less mode keeps main content and drops boilerplate (navigation, footers, asides, forms,
     link lists), for indexing.
+
+    Unlike HtmlRAG, which prunes in two stages (embedding-similarity block pruning, then generative fine pruning
+    with a small LLM), this is one ranking stage (BM25 by default, or the embedding, hybrid or labeler ranker)
+    followed by a greedy fill under the token budget. The generative stage is left out: no generative model is
+    available offline (only the bundled MiniLM models are), and running a 1-4B-parameter LLM over every page
+    would dominate the latency on a CPU.
 
     Args:
         ranker: ``"bm25"`` (default: the best and fastest on the SQuAD explorer pages), ``"hybrid"``
@@ -347,7 +363,7 @@ class HtmlPruner:
         blocks = page.blocks
         kept: list[int] = []
         opened: set[int] = set()
-        chunked: set[tuple[int, int]] = set()
+        chunked: set[int] = set()  # text nodes partly kept
         total = 0
         misses = 0
         batch = 64
@@ -361,16 +377,15 @@ class HtmlPruner:
             new = [node for node in chain if id(node) not in opened]
             cost += sum(counter.tag(node.tag) for node in new if node.tag not in _GENERIC_WRAPPERS)
             block = blocks[bid]
-            text_key = (id(block.parent), block.start) if block.chunk is not None else None
-            if text_key is not None and text_key in chunked:
-                cost += counter.br()  # a possible gap marker between chunks of one text node
+            # a possible gap marker between parts of one text node kept by different blocks
+            text_keys = [id(item) for item, span in block.pieces() if span is not None]
+            cost += counter.br() * sum(key in chunked for key in text_keys)
             exact = counter.count(_render(page, [*kept, bid])) if total + cost <= max_tokens else None
             if exact is not None and exact <= max_tokens:
                 kept.append(bid)
                 total = exact
                 opened.update(id(node) for node in new)
-                if text_key is not None:
-                    chunked.add(text_key)
+                chunked.update(text_keys)
                 misses = 0
                 if total >= max_tokens:
                     break
@@ -424,11 +439,11 @@ def _render(page: _Page, kept: Sequence[int]) -> str:
     needed: set[int] = set()
     for bid in kept:
         block = page.blocks[bid]
-        items = block.parent.children[block.start:block.end]
-        if block.chunk is not None:
-            chunks.setdefault(id(items[0]), []).append(block.chunk)
-        else:
-            full.update(id(item) for item in items)
+        for item, span in block.pieces():
+            if span is not None:
+                chunks.setdefault(id(item), []).append(span)
+            else:
+                full.add(id(item))
         node: Node | None = block.parent
         while node is not None and id(node) not in needed:
             needed.add(id(node))
@@ -441,49 +456,88 @@ def _render(page: _Page, kept: Sequence[int]) -> str:
             out.append(item)
             continue
         assert isinstance(item, Node)
-        shown = [child for child in item.children if id(child) in full or id(child) in chunks
-                 or (isinstance(child, Node) and id(child) in needed and child.tag not in VOID_TAGS)]
+        indices = [i for i, child in enumerate(item.children) if id(child) in full or id(child) in chunks
+                   or (isinstance(child, Node) and id(child) in needed and child.tag not in VOID_TAGS)]
+        shown = [item.children[i] for i in indices]
         pending: list[object] = []
-        for child in shown:
+        inline = item.tag not in BLOCK_TAGS  # whitespace at the edges of a block-level element separates nothing
+        for pos, child in enumerate(shown):
+            piece: object
             if id(child) in full:
-                pending.append(_escape(child.text) if isinstance(child, Text) else serialize(child))
+                piece = _escape(child.text) if isinstance(child, Text) else serialize(child)
             elif isinstance(child, Text):
-                pending.append(_join_chunks(child.text, sorted(chunks[id(child)])))
+                piece = _join_chunks(child.text, sorted(chunks[id(child)]), lead=inline or pos > 0,
+                                     trail=inline or pos < len(shown) - 1)
             else:
-                pending.append(child)
+                piece = child
+            if pos and indices[pos] > indices[pos - 1] + 1:  # siblings between them were dropped
+                pending.append(_gap(shown[pos - 1], pending[-1], child, piece))
+            pending.append(piece)
         # a generic wrapper that pruning left around a single element (kept whole or opened) is unwrapped, as
         # the cleaner does; _select counts such wrappers as free
         collapse = item.tag in _GENERIC_WRAPPERS and len(shown) == 1 and isinstance(shown[0], Node)
         if item.tag != DOCUMENT and not collapse:
             out.append(f"<{item.tag}>")
             stack.append(f"</{item.tag}>")
+        elif collapse and item.tag in BLOCK_TAGS and item.tag not in ("html", "body") \
+                and shown[0].tag not in BLOCK_TAGS:
+            # a block unwrapped around an inline element: keep it apart from the text around it
+            out.append(" ")
+            stack.append(" ")
         stack.extend(reversed(pending))
     return "".join(out)
 
 
-def _join_chunks(text: str, spans: list[tuple[int, int]]) -> str:
-    """Escaped kept chunks of one text node: neighbours joined by a space, gaps marked by ``<br>``.
+def _gap(left: Node | Text, left_piece: object, right: Node | Text, right_piece: object) -> str:
+    """What separates two shown siblings whose siblings between them were dropped.
 
-    A gap is never bridged by plain text, so every text node of the output is a piece of an input node.
+    Between two text nodes a ``<br>`` (a gap is never bridged by plain text, as in :func:`_join_chunks`); else a
+    space when neither side has whitespace at the junction, so the words on both sides of the gap (which the
+    dropped siblings kept apart, e.g. ``<b>Eiffel</b><h2>...</h2>café``) do not run together.
+    """
+    if isinstance(left, Text) and isinstance(right, Text):
+        return "<br>"
+    left_space = left_piece.endswith(" ") if isinstance(left, Text) and isinstance(left_piece, str) \
+        else _edge_space(left, True)
+    right_space = right_piece.startswith(" ") if isinstance(right, Text) and isinstance(right_piece, str) \
+        else _edge_space(right, False)
+    return "" if left_space or right_space else " "
+
+
+def _join_chunks(text: str, spans: list[tuple[int, int]], *, lead: bool = True, trail: bool = True) -> str:
+    """Escaped kept parts of one text node: neighbours joined by a space, gaps marked by ``<br>``.
+
+    A gap is never bridged by plain text, so every text node of the output is a piece of an input node. The
+    whitespace that separates the node from what the output shows next to it is kept: with ``lead``, a space
+    before the first part when whitespace precedes it in the node, and with ``trail``, one after the last part
+    when whitespace follows it (so ``w39 <b>Eiffel</b>`` keeps its space; a part glued to an inline sibling, as
+    in ``Wiki<b>pedia</b>``, stays glued).
     """
     out: list[str] = []
     prev_end: int | None = None
     for start, end in spans:
-        if prev_end is not None:
+        if prev_end is None:
+            if lead and (start > 0 and text[start - 1].isspace() or text[start:start + 1].isspace()):
+                out.append(" ")
+        else:
             out.append(" " if not text[prev_end:start].strip() else "<br>")
         out.append(_escape(text[start:end].strip()))
         prev_end = end
+    if trail and prev_end is not None and (text[prev_end:prev_end + 1].isspace()
+                                           or text[prev_end - 1:prev_end].isspace()):
+        out.append(" ")
     return "".join(out)
 
 
 def _text(page: _Page, ids: Sequence[int]) -> str:
-    """Plain text of the kept blocks in document order: chunks of one text node joined by a space."""
+    """Plain text of the kept blocks in document order: neighbouring parts of one text node joined by a space."""
     parts: list[str] = []
     prev: Block | None = None
     for bid in ids:
         block = page.blocks[bid]
-        if prev is not None and block.chunk is not None and prev.chunk is not None \
-                and prev.parent is block.parent and prev.start == block.start and prev.id + 1 == block.id:
+        if prev is not None and prev.id + 1 == block.id and prev.parent is block.parent \
+                and prev.end - 1 == block.start and prev.pieces()[-1][1] is not None \
+                and block.pieces()[0][1] is not None:
             parts.append(" ")
         elif parts:
             parts.append("\n")

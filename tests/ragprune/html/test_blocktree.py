@@ -2,9 +2,12 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from ragprune.html import build_block_tree, clean_tree, parse_html
+from ragprune.html import HtmlPruner, build_block_tree, clean_tree, parse_html
 from ragprune.html.clean import node_text
+from tests.ragprune.html._pages import pages
 
 
 def _blocks(html: str, max_words: int):  # type: ignore[no-untyped-def]
@@ -42,3 +45,48 @@ def test_long_sentence_is_cut_by_words() -> None:
     _, blocks = _blocks(html, 10)
     assert max(b.words for b in blocks) == 10
     assert " ".join(b.text for b in blocks).split() == [f"w{i}" for i in range(100)] + ["x"]
+
+
+# ------------------------------------------------------------------------- words written across inline elements
+
+_FILLER = " ".join(f"w{i}" for i in range(40))
+
+
+def _block_words(blocks) -> list[str]:  # type: ignore[no-untyped-def]
+    return " ".join(b.text for b in blocks).split()
+
+
+@pytest.mark.parametrize("inline, word", [("Wiki<b>pedia</b>", "Wikipedia"), ("H<sub>2</sub>O", "H2O"),
+                                          ("<i>Wiki</i>pedia", "Wikipedia"), ("e<sup>x</sup>", "ex")])
+@pytest.mark.parametrize("layout", ["long text before", "long text after", "long text both sides"])
+def test_a_word_written_across_inline_elements_stays_in_one_block(inline: str, word: str, layout: str) -> None:
+    # the paragraph has more than max_words words, so it is opened and its children packed into blocks
+    html = {"long text before": f"<p>{_FILLER} The word {inline} is here.</p>",
+            "long text after": f"<p>The word {inline} {_FILLER}.</p>",
+            "long text both sides": f"<p>{_FILLER} {inline}{_FILLER}.</p>"}[layout]
+    root, blocks = _blocks(html, 32)
+    words = _block_words(blocks)
+    assert words == node_text(root).split()
+    assert any(word in b.text for b in blocks)
+    assert all(b.words <= 32 for b in blocks)
+
+
+def test_a_chain_of_glued_siblings_longer_than_max_words_is_cut_at_whitespace() -> None:
+    head = " ".join(f"v{i}" for i in range(30))
+    root, blocks = _blocks(f"<p>{head} CO<sub>2</sub>-Fußabdruck der Batterie ist klein.</p><p>x</p>", 32)
+    assert _block_words(blocks) == node_text(root).split()
+    assert "CO2-Fußabdruck" in _block_words(blocks) and all(b.words <= 32 for b in blocks)
+
+
+@settings(max_examples=150, deadline=None, derandomize=True)
+@given(page=pages, max_words=st.integers(min_value=16, max_value=40))
+def test_blocks_hold_the_page_text_word_for_word(page: str, max_words: int) -> None:
+    # the pages never need a block boundary inside a word (see _pages), so the blocks, the no-budget text and the
+    # no-budget output all hold the page's words exactly
+    root, blocks = _blocks(page, max_words)
+    assert _block_words(blocks) == node_text(root).split()
+    assert all(0 < b.words <= max_words for b in blocks)
+    pruner = HtmlPruner(ranker="bm25", max_words=max_words, tokenizer=lambda text: len(text.split()), cache_size=0)
+    result = pruner.prune(page, "alpha café", max_tokens=None)
+    assert result.kept == list(range(len(blocks))) and result.text.split() == node_text(root).split()
+    assert node_text(clean_tree(parse_html(result.pruned_html))).split() == node_text(root).split()

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import re
+from collections import Counter
 from html.parser import HTMLParser
 
 import numpy as np
@@ -20,6 +21,7 @@ from ragprune.html import (
     get_ranker,
     tokenize,
 )
+from tests.ragprune.html._pages import pages
 
 _WS = re.compile(r"\s+")
 
@@ -385,3 +387,83 @@ def test_fuzz_arbitrary_html_never_crashes(bm25: HtmlPruner, parts: list[str], b
     result = bm25.prune(data, question, max_tokens=budget)
     assert result.token_count <= budget
     assert result.kept == sorted(result.kept)
+
+
+# ------------------------------------------------------------------- words across inline elements, whitespace
+
+_FILLER = " ".join(f"w{i}" for i in range(40))
+
+
+def _page_words(html: str) -> list[str]:
+    from ragprune.html.clean import clean_tree, node_text, parse_html
+
+    return node_text(clean_tree(parse_html(html))).split()
+
+
+def test_a_word_written_across_inline_elements_is_whole_in_blocks_and_text(bm25: HtmlPruner) -> None:
+    page = (f"<html><body><p>{_FILLER} The encyclopedia Wiki<b>pedia</b> was launched in 2001.</p>"
+            "<p>Other text here.</p></body></html>")
+    result = bm25.prune(page, "When was Wikipedia launched?")
+    assert "Wikipedia was launched in 2001." in result.blocks
+    assert result.text.split() == _page_words(page)
+    result = bm25.prune(page, "When was Wikipedia launched?", max_tokens=24)
+    assert result.text == "Wikipedia was launched in 2001."
+    assert result.pruned_html == "<p>Wiki<b>pedia</b> was launched in 2001.</p>"
+    page = f"<html><body><p>{_FILLER} Water is H<sub>2</sub>O and the site is Wiki<b>pedia</b> today.</p></body></html>"
+    result = bm25.prune(page, "What is water?")
+    assert {"H2O", "Wikipedia"} <= set(result.text.split()) and result.text.split() == _page_words(page)
+
+
+@pytest.mark.parametrize("body, kept_html", [
+    (f"<p>{_FILLER} <b>Eiffel</b> designed it.</p>", "w39 <b>Eiffel</b> designed it.</p>"),
+    (f"<p>The tower by <b>Gustave Eiffel</b> was designed in 1889 and {_FILLER}.</p>",
+     "<b>Gustave Eiffel</b> was designed in 1889"),
+])
+def test_whitespace_around_inline_elements_next_to_a_long_text_node_is_kept(bm25: HtmlPruner, body: str,
+                                                                             kept_html: str) -> None:
+    # the long text node is cut into chunks; the space between it and the <b> must survive in the output
+    page = f"<html><body>{body}</body></html>"
+    result = bm25.prune(page, "Who designed it?")
+    assert kept_html in result.pruned_html
+    assert _page_words(result.pruned_html) == _page_words(page)
+
+
+@pytest.mark.parametrize("body, drop, joint", [
+    (f"<div>{_FILLER}<h2>one two three four five six seven eight</h2>café delta end.</div>", "one", "w39<br>café"),
+    (f"<div><b>Eiffel</b><h2>one two three four five six seven eight</h2>café delta end. {_FILLER}</div>", "one",
+     "<b>Eiffel</b> café"),
+])
+def test_dropped_siblings_do_not_join_the_words_around_them(body: str, drop: str, joint: str) -> None:
+    from ragprune.html.pruner import _render
+
+    pruner = HtmlPruner(ranker="bm25", tokenizer=lambda text: len(text.split()))
+    page = pruner._page(body)
+    html = _render(page, [b.id for b in page.blocks if not b.text.startswith(drop)])
+    assert joint in html
+    assert _page_words(html) == [w for w in _page_words(body) if w not in "one two three four five six seven eight"]
+    assert emitted_text_is_from_input(html, body)
+
+
+def test_a_block_unwrapped_around_an_inline_element_stays_apart_from_its_neighbours() -> None:
+    from ragprune.html.pruner import _render
+
+    body = f"<section>left<div>{_FILLER} <b>Eiffel</b></div>right</section>"
+    pruner = HtmlPruner(ranker="bm25", tokenizer=lambda text: len(text.split()))
+    page = pruner._page(body)
+    # the div loses its long text: the single <b> left in it is unwrapped, but must not join "left" or "right"
+    html = _render(page, [b.id for b in page.blocks if not b.text.startswith("w")])
+    assert "<div>" not in html and _page_words(html) == ["left", "Eiffel", "right"]
+
+
+@settings(max_examples=100, deadline=None, derandomize=True)
+@given(data=st.data())
+def test_pruned_html_never_joins_or_duplicates_words(data: st.DataObject) -> None:
+    page = data.draw(pages)
+    max_words = data.draw(st.integers(min_value=16, max_value=40))
+    budget = data.draw(st.integers(min_value=1, max_value=400))
+    pruner = HtmlPruner(ranker="bm25", max_words=max_words, tokenizer=lambda text: len(text.split()), cache_size=0)
+    result = pruner.prune(page, data.draw(st.sampled_from(["alpha café", "Beta 42", "why end"])), max_tokens=budget)
+    assert result.token_count <= budget and result.kept == sorted(set(result.kept))
+    assert result.text.split() == " ".join(result.blocks[i] for i in result.kept).split()
+    # every word of the output is a word of the page (no words joined across a cut or a dropped sibling)
+    assert not Counter(_page_words(result.pruned_html)) - Counter(_page_words(page))
