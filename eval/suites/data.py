@@ -596,10 +596,20 @@ def merge_seeds(task: Task, parts: list[dict[str, Any]]) -> dict[str, Any]:
             "n_test": parts[0]["n_test"], "n_classes": parts[0]["n_classes"]}
 
 
-def _worker_init() -> None:
+def _worker_init(parent: int) -> None:
+    import threading
+
     import torch
 
     torch.set_num_threads(1)
+    threading.Thread(target=_exit_with_parent, args=(parent,), daemon=True).start()
+
+
+def _exit_with_parent(parent: int) -> None:
+    """A killed suite must not leave its workers training on for an hour: exit once the parent is gone."""
+    while os.getppid() == parent:
+        time.sleep(1)
+    os._exit(1)
 
 
 def _expected_steps(task: Task) -> int:
@@ -619,7 +629,7 @@ def _pool(jobs: int) -> Any:
     from concurrent.futures import ProcessPoolExecutor
 
     return ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn"),
-                               initializer=_worker_init)
+                               initializer=_worker_init, initargs=(os.getpid(),))
 
 
 # ------------------------------------------------------------------------------------------------ statistics

@@ -172,3 +172,40 @@ def test_kd_step_share_bands_and_kd_train_options_apply_to_distilled_students_on
     assert suite.subset_epochs(family, 300, 1000, distill=True) == 63
     # without a teacher: the family's own batch and min_step_share, 1x 1000 steps of 10 per epoch
     assert suite.subset_epochs(family, 100, 1000) == 100
+
+
+def test_workers_exit_when_the_suite_is_killed(tmp_path) -> None:  # noqa: ANN001
+    """SIGKILL/SIGTERM of `python -m eval data` left its spawned workers training on (seen: two for 30 min)."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    script = tmp_path / "suite.py"
+    script.write_text(
+        "import os, time\n"
+        "from eval.suites.data import _pool\n"
+        "if __name__ == '__main__':\n"
+        "    pool = _pool(1)\n"
+        "    print(pool.submit(os.getpid).result(), flush=True)\n"
+        "    pool.submit(time.sleep, 120)\n"
+        "    time.sleep(120)\n", encoding="utf-8")
+    root = Path(__file__).resolve().parents[2]
+    parent = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True, cwd=root,
+                              env={**os.environ, "PYTHONPATH": str(root)})
+    try:
+        worker = int(parent.stdout.readline())
+        parent.send_signal(signal.SIGKILL)
+        parent.wait(timeout=30)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                os.kill(worker, 0)
+            except ProcessLookupError:
+                return
+            time.sleep(0.2)
+        os.kill(worker, signal.SIGKILL)
+        raise AssertionError("the worker outlived its killed parent by 30 s")
+    finally:
+        parent.kill()
