@@ -11,6 +11,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from datapruner._labels import (check_scalar_labels, describe_label_feature, is_scalar_label_feature,
+                                missing_as_none)
 from datapruner._validation import check_columns, check_keep, check_option, check_scores, check_seed
 from datapruner.engines import ENGINES, get_engine
 from datapruner.errors import DataprunerError
@@ -41,16 +43,31 @@ class Selection:
     report: dict[str, Any]
 
 
-def _prepare(data: Any, method: str, split: str, text_column: str, label_column: str | None) -> Any:
+#: The ``text_column`` used when none is named: only methods that read it need it to exist.
+DEFAULT_TEXT_COLUMN = "text"
+
+
+def _prepare(data: Any, method: str, split: str, text_column: str, label_column: str | None, *,
+             scoring: bool = True) -> Any:
+    """Load the data and check the columns the work will read.
+
+    ``text_column`` must exist when the method's scorer reads it and ``scoring`` (no precomputed scores are given),
+    or when it is named explicitly (another name than the default ``"text"``: a typo otherwise). A label-based
+    method that scores needs one scalar class per row.
+    """
     check_option("method", method, SCORERS)
+    reads_text = scoring and SCORERS[method].reads_text_column
     dataset = load_data(data, split=split)
     if len(dataset) == 0:
         raise DataprunerError("the dataset is empty: there are no rows to score.")
-    check_columns(dataset.column_names, text_column)
+    if reads_text or text_column != DEFAULT_TEXT_COLUMN:
+        check_columns(dataset.column_names, text_column)
     if SCORERS[method].needs_labels:
         if label_column is None:
             raise DataprunerError(f"method={method!r} needs labels: pass label_column.")
         check_columns(dataset.column_names, label_column)
+        if scoring:
+            check_scalar_labels(dataset, label_column, f"method={method!r}")
     return dataset
 
 
@@ -134,15 +151,23 @@ def select_rows(data: Any, *, method: str = "random", keep: float, strategy: str
         raise DataprunerError("strategy='balanced' needs labels: pass label_column.")
     timings: dict[str, float] = {}
     started = time.perf_counter()
-    dataset = _prepare(data, method, split, text_column, label_column)
+    scores_path = Path(scores) if isinstance(scores, (str, Path)) else None
+    precomputed = scores is not None and (scores_path is None or scores_path.exists())
+    dataset = _prepare(data, method, split, text_column, label_column, scoring=not precomputed)
     if label_column is not None and label_column not in dataset.column_names:
         if strategy == "balanced":
             check_columns(dataset.column_names, label_column)
         label_column = None  # absent labels are fine for label-free methods: just not reported
+    per_class_omitted = None
+    if label_column is not None and not is_scalar_label_feature(dataset.features[label_column]):
+        if strategy == "balanced":
+            check_scalar_labels(dataset, label_column, "strategy='balanced'")
+        # multi-label (lists) or struct labels: label-free methods run without them, the report says why
+        per_class_omitted = (f"column {label_column!r} holds "
+                             f"{describe_label_feature(dataset.features[label_column])}, not one class per row")
     timings["load"] = time.perf_counter() - started
     started = time.perf_counter()
     higher_is_harder = scorer_cls.higher_is_harder
-    scores_path = Path(scores) if isinstance(scores, (str, Path)) else None
     scorer_params: dict[str, Any] = dict(params)
     if scores_path is not None and scores_path.exists():
         values, meta = read_scores(scores_path)
@@ -162,7 +187,9 @@ def select_rows(data: Any, *, method: str = "random", keep: float, strategy: str
             scorer_params["scores_file"] = str(scores_path)
     timings["score"] = time.perf_counter() - started
     started = time.perf_counter()
-    labels = dataset[label_column] if label_column is not None else None
+    labels = None
+    if label_column is not None and per_class_omitted is None:
+        labels = missing_as_none(dataset, label_column, dataset[label_column])  # ClassLabel's -1: no label
     indices = get_engine(engine).select_indices(values, keep=keep, strategy=strategy, labels=labels,
                                                 higher_is_harder=higher_is_harder, seed=seed,
                                                 **(strategy_params or {}))
@@ -174,6 +201,7 @@ def select_rows(data: Any, *, method: str = "random", keep: float, strategy: str
                 "text_column": text_column, "label_column": label_column,
                 "higher_is_harder": higher_is_harder, "engine": engine, "scorer_params": scorer_params,
                 "strategy_params": strategy_params or {}},
+        per_class_omitted=per_class_omitted,
     )
     return Selection(dataset=kept, indices=indices, scores=values, report=report)
 

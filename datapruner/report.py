@@ -16,8 +16,13 @@ def score_summary(scores: npt.NDArray[np.float64]) -> dict[str, float]:
 
 
 def build_report(*, n_rows: int, indices: npt.NDArray[np.int64], scores: npt.NDArray[np.float64],
-                 labels: npt.ArrayLike | None, params: dict[str, Any], timings: dict[str, float]) -> dict[str, Any]:
-    """Return the JSON-ready report of one selection (rows in/out, per-class counts, score summaries)."""
+                 labels: npt.ArrayLike | None, params: dict[str, Any], timings: dict[str, float],
+                 per_class_omitted: str | None = None) -> dict[str, Any]:
+    """Return the JSON-ready report of one selection (rows in/out, per-class counts, score summaries).
+
+    Labels that are not one scalar class per row (lists, structs) get no per-class counts: ``per_class_omitted``
+    says why instead (the caller's reason, or what was wrong with ``labels``).
+    """
     report: dict[str, Any] = {
         "rows_in": int(n_rows),
         "rows_out": int(indices.size),
@@ -26,7 +31,17 @@ def build_report(*, n_rows: int, indices: npt.NDArray[np.int64], scores: npt.NDA
         "scores": {"all": score_summary(scores), "kept": score_summary(scores[indices])},
         "timings_s": {k: round(v, 3) for k, v in timings.items()},
     }
-    if labels is not None:
+    if labels is not None and per_class_omitted is None:
+        from datapruner.errors import DataprunerError
+        from datapruner.selection import as_label_array
+
+        try:
+            as_label_array(labels, n_rows)
+        except DataprunerError as err:
+            per_class_omitted = str(err)
+    if per_class_omitted is not None:
+        report["per_class_omitted"] = per_class_omitted
+    elif labels is not None:
         label_list = [str(x) for x in np.asarray(labels).tolist()]
         before = Counter(label_list)
         after = Counter(label_list[i] for i in indices.tolist())

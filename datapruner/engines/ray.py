@@ -574,16 +574,18 @@ class RayEngine(Engine):
         import pyarrow as pa
 
         from datapruner._validation import check_keep, check_scores
-        from datapruner.selection import STRATEGIES, check_balanced_labels
+        from datapruner.selection import (
+            STRATEGIES,
+            as_label_array,
+            check_balanced_labels,
+        )
 
         check_option("strategy", strategy, STRATEGIES)
         check_keep(keep)
         values = check_scores(scores)
         columns: dict[str, Any] = {"row_id": np.arange(values.size, dtype=np.int64), "score": values}
-        label_array = None if labels is None else np.asarray(labels)
+        label_array = None if labels is None else as_label_array(labels, values.size)
         if label_array is not None:
-            if label_array.shape != values.shape:
-                raise DataprunerError(f"there are {label_array.size} labels for {values.size} scores.")
             columns["label"] = label_array
         if strategy == "balanced":
             check_balanced_labels(label_array)

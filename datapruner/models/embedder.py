@@ -202,9 +202,10 @@ def column_features(dataset: datasets.Dataset, column: str, *, model: str | Supp
     kind = _column_kind(dataset, column)
     n = len(dataset)
     if kind != "text":
-        values = dataset.with_format("numpy")[column]
+        from datapruner._arrow import float32_column
+
         try:
-            arr = np.asarray(values, dtype=np.float32)
+            arr = float32_column(dataset, column)  # through Arrow: no Python object per row
         except (TypeError, ValueError) as err:
             raise DataprunerError(f"column {column!r} holds ragged or missing values: {err}.") from err
         arr = arr.reshape(n, -1) if arr.ndim != 2 else arr

@@ -7,11 +7,16 @@ Model types (``model_type``):
 ``minilm-mlp``      the same embeddings + a one-hidden-layer MLP head
 ``fasttext``        hashed word + bigram embeddings trained from scratch (no pretrained weights)
 ``mlp``             numeric / vector feature column + MLP (features standardised with the training statistics)
-``cnn``             images (rows of ``H x W`` or ``C x H x W`` or flat ``H*W`` arrays) + a small CNN
+``cnn``             images (rows of ``H x W``, ``C x H x W``, ``H x W x C`` or flat ``H*W`` arrays) + a small CNN
 ==================  ==========================================================================================
 
 ``auto`` picks ``minilm-linear`` for a text column, ``cnn`` for 2-d/3-d array rows (or flat rows whose length is
 a square such as 784) and ``mlp`` for other numeric columns.
+
+Image rows of 3 dimensions are channel-first ``(C, H, W)`` when the first dimension is 1, 3 or 4 (or the other two
+are equal, as square ``(C, H, H)`` rows always were); otherwise they are channel-last ``(H, W, C)`` when the last
+dimension is 1, 3 or 4 (how Hugging Face usually stores images, e.g. ``Array3D((32, 32, 3), "uint8")``) and are
+transposed to channel-first. Other shapes are refused. Height and width may differ; both must be at least 4.
 """
 from __future__ import annotations
 
@@ -152,9 +157,14 @@ class ClassifierBundle:
             config["tokenizer"] = HashingTokenizer(n_buckets=int(kwargs["n_buckets"])).get_config()
             in_dim = None
         elif model_type == "cnn":
-            config["image_shape"] = list(_image_shape(shape, text_column))
+            image_shape, channels_last = _image_shape(shape, text_column)
+            config["image_shape"] = list(image_shape)
+            if channels_last:  # rows are (H, W, C): featurize transposes them to (C, H, W)
+                config["channels_last"] = True
             kwargs.setdefault("in_channels", config["image_shape"][0])
             kwargs.setdefault("image_size", config["image_shape"][1])
+            if config["image_shape"][2] != config["image_shape"][1]:
+                kwargs.setdefault("image_width", config["image_shape"][2])
             raw = bundle._raw_array(train)
             config["scale"] = 255.0 if raw.size and float(raw.max()) > 1.5 else 1.0
             in_dim = None
@@ -174,8 +184,10 @@ class ClassifierBundle:
     def _raw_array(self, dataset: datasets.Dataset) -> npt.NDArray[np.float32]:
         column = self.config["text_column"]
         check_columns(dataset.column_names, column)
+        from datapruner._arrow import float32_column
+
         try:
-            arr = np.asarray(dataset.with_format("numpy")[column], dtype=np.float32)
+            arr = float32_column(dataset, column)  # through Arrow: no Python object per row
         except (TypeError, ValueError) as err:
             raise DataprunerError(f"column {column!r} holds ragged or missing values: {err}.") from err
         if arr.ndim == 1:
@@ -210,6 +222,8 @@ class ClassifierBundle:
             if arr[0].size != c * h * w:
                 raise DataprunerError(f"column {column!r} rows have {arr[0].size} values; this model expects "
                                       f"images of {c}x{h}x{w}.")
+            if self.config.get("channels_last"):
+                arr = np.ascontiguousarray(arr.reshape(arr.shape[0], h, w, c).transpose(0, 3, 1, 2))
             return (arr.reshape(arr.shape[0], c, h, w) / float(self.config["scale"])).astype(np.float32)
         feats = self._dense_unscaled(dataset)
         mean = np.asarray(self.config["mean"], dtype=np.float32)
@@ -220,7 +234,7 @@ class ClassifierBundle:
 
     def same_inputs(self, other: ClassifierBundle) -> bool:
         """Return whether ``other``'s network reads the same features as this one's (same type and featurizer)."""
-        keys = ("tokenizer", "image_shape", "scale", "mean", "std", "embedding_model")
+        keys = ("tokenizer", "image_shape", "channels_last", "scale", "mean", "std", "embedding_model")
         return other.model_type == self.model_type and all(
             other.config.get(k) == self.config.get(k) for k in keys)
 
@@ -273,12 +287,32 @@ class ClassifierBundle:
         return f"ClassifierBundle(model_type={self.model_type!r}, classes={self.classes!r})"
 
 
-def _image_shape(shape: tuple[int, ...], column: str) -> tuple[int, int, int]:
+#: Channel counts an image row can have (grey, RGB, RGBA): how a channel dimension is told from a side.
+_CHANNELS = (1, 3, 4)
+#: The CNN max-pools twice by 2: smaller sides would leave nothing to classify.
+_MIN_SIDE = 4
+
+
+def _image_shape(shape: tuple[int, ...], column: str) -> tuple[tuple[int, int, int], bool]:
+    """Return ``((channels, height, width), channels_last)`` for image rows of ``shape`` (see the module docstring)."""
+    shape = tuple(int(s) for s in shape)
+    channels_last = False
     if len(shape) == 3:
-        return int(shape[0]), int(shape[1]), int(shape[2])
-    if len(shape) == 2:
-        return 1, int(shape[0]), int(shape[1])
-    if len(shape) == 1 and math.isqrt(shape[0]) ** 2 == shape[0]:
-        side = math.isqrt(shape[0])
-        return 1, side, side
-    raise DataprunerError(f"column {column!r} rows of shape {shape} are not images: use model_type='mlp'.")
+        if shape[0] in _CHANNELS or shape[1] == shape[2]:
+            c, h, w = shape  # channel-first (square rows with other channel counts: as they always were)
+        elif shape[-1] in _CHANNELS:
+            (h, w, c), channels_last = shape, True
+        else:
+            raise DataprunerError(
+                f"column {column!r} rows of shape {shape} are not images: use (C, H, W) or (H, W, C) arrays with "
+                f"C in {list(_CHANNELS)} channels, or model_type='mlp'.")
+    elif len(shape) == 2:
+        (h, w), c = shape, 1
+    elif len(shape) == 1 and math.isqrt(shape[0]) ** 2 == shape[0]:
+        c, h, w = 1, math.isqrt(shape[0]), math.isqrt(shape[0])
+    else:
+        raise DataprunerError(f"column {column!r} rows of shape {shape} are not images: use model_type='mlp'.")
+    if min(h, w) < _MIN_SIDE:
+        raise DataprunerError(f"column {column!r} rows of shape {shape} are images of {h}x{w}: the CNN needs at "
+                              f"least {_MIN_SIDE}x{_MIN_SIDE}; use model_type='mlp'.")
+    return (c, h, w), channels_last

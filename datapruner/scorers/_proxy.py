@@ -17,6 +17,7 @@ import numpy as np
 import numpy.typing as npt
 
 from datapruner._cache import PartsCache
+from datapruner._labels import check_scalar_labels, missing_as_none
 from datapruner._threads import torch_threads
 from datapruner._validation import check_columns, check_learning_rate, check_option, check_positive_int
 from datapruner.errors import DataprunerError
@@ -66,8 +67,9 @@ def check_proxy_options(scorer: Any) -> None:
         raise DataprunerError(f"seed={scorer.seed!r} is not valid: use an int.")
 
 
-def _class_ids(dataset: datasets.Dataset, label_column: str) -> tuple[npt.NDArray[np.int64], list[Any]]:
-    values = dataset.with_format(None)[label_column]
+def _class_ids(dataset: datasets.Dataset, label_column: str, method: str) -> tuple[npt.NDArray[np.int64], list[Any]]:
+    check_scalar_labels(dataset, label_column, f"method={method!r}")
+    values = missing_as_none(dataset, label_column, dataset.with_format(None)[label_column])  # ClassLabel's -1
     missing = sum(v is None for v in values)
     if missing:
         raise DataprunerError(f"column {label_column!r} has {missing} missing labels: fill or drop them first.")
@@ -93,7 +95,7 @@ def prepare_proxy(scorer: Any, dataset: datasets.Dataset, text_column: str,
     check_columns(dataset.column_names, text_column, label_column)
     if len(dataset) == 0:
         raise DataprunerError("the dataset is empty: there are no rows to score.")
-    labels, classes = _class_ids(dataset, label_column)
+    labels, classes = _class_ids(dataset, label_column, scorer.name)
     model_type = infer_model_type(dataset, text_column) if scorer.proxy == "auto" else scorer.proxy
     model = scorer.model
     bundle = ClassifierBundle.create(model_type, train=dataset, text_column=text_column, classes=classes,

@@ -26,6 +26,8 @@ class Scorer(ABC):
     needs_labels: ClassVar[bool] = False
     #: Reads labels when the data has them, without needing them (e.g. ngram_coverage ranks within each class).
     uses_labels: ClassVar[bool] = False
+    #: Reads ``text_column`` (text or features); ``select``/``score`` only require the column when it does.
+    reads_text_column: ClassVar[bool] = True
     #: Strategy ``select`` uses when the caller names none (e.g. semdedup keeps the least redundant rows).
     default_strategy: ClassVar[str] = "hard"
 

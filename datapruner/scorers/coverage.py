@@ -25,6 +25,11 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import numpy.typing as npt
 
+from datapruner._labels import (
+    describe_label_feature,
+    is_scalar_label_feature,
+    missing_as_none,
+)
 from datapruner._validation import check_columns, check_positive_int
 from datapruner.errors import DataprunerError
 from datapruner.scorers.base import Scorer
@@ -128,7 +133,12 @@ class NgramCoverageScorer(Scorer):
         rows = [np.unique(np.asarray(tokenizer.ids(t), dtype=np.int64)) for t in texts]
         labels = None
         if self.per_class and label_column is not None and label_column in dataset.column_names:
-            labels = np.asarray(dataset[label_column])
+            if not is_scalar_label_feature(dataset.features[label_column]):
+                raise DataprunerError(f"method='ngram_coverage' ranks rows within each class, but column "
+                                      f"{label_column!r} holds {describe_label_feature(dataset.features[label_column])}"
+                                      ", not one class per row: pass per_class=False or another label column.")
+            # a ClassLabel's -1 is a missing label, like None
+            labels = np.asarray(missing_as_none(dataset, label_column, dataset[label_column]))
         return self.score_ids(rows, labels=labels)
 
     def score_ids(self, rows: list[npt.NDArray[np.int64]], *, labels: npt.ArrayLike | None = None

@@ -23,6 +23,7 @@ class RandomScorer(Scorer):
     """
 
     name = "random"
+    reads_text_column = False
 
     def __init__(self, seed: Any = 0) -> None:
         self.seed = seed

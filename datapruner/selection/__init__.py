@@ -26,7 +26,29 @@ STRATEGIES = {
     "ccs": select_ccs,
 }
 
-__all__ = ["STRATEGIES", "check_balanced_labels", "check_strategy_params", "select_indices"]
+__all__ = ["STRATEGIES", "as_label_array", "check_balanced_labels", "check_strategy_params", "select_indices"]
+
+_NOT_SCALAR = (list, tuple, dict, set, np.ndarray)
+
+
+def as_label_array(labels: npt.ArrayLike, n_rows: int) -> npt.NDArray[Any]:
+    """Return ``labels`` as a 1-d array of ``n_rows`` classes, refusing lists, structs or arrays as classes."""
+    try:
+        label_array = np.asarray(labels)
+    except (TypeError, ValueError) as err:  # ragged lists
+        raise DataprunerError(f"labels must be one scalar class per row: they hold lists of different lengths "
+                              f"({str(err).splitlines()[0]}).") from err
+    if label_array.ndim > 1 and label_array.shape[0] == n_rows:
+        raise DataprunerError(f"labels must be one scalar class per row: got shape {label_array.shape} for "
+                              f"{n_rows} rows (lists or arrays of classes).")
+    if label_array.shape != (n_rows,):
+        raise DataprunerError(f"there are {label_array.size} labels for {n_rows} scores.")
+    if label_array.dtype.kind == "O":
+        bad = next((x for x in label_array.tolist() if isinstance(x, _NOT_SCALAR)), None)
+        if bad is not None:
+            raise DataprunerError(f"labels must be one scalar class per row: a row holds a "
+                                  f"{type(bad).__name__} ({str(bad)[:40]}).")
+    return label_array
 
 
 def _count_missing(labels: npt.NDArray[Any]) -> int:
@@ -76,7 +98,8 @@ def select_indices(scores: npt.ArrayLike, *, keep: float, strategy: str = "hard"
         **strategy_params: Strategy options (``offset`` for offset; ``beta``, ``n_bins`` for ccs).
 
     Raises:
-        DataprunerError: On a bad ``keep``, an unknown strategy, NaN scores, or missing labels.
+        DataprunerError: On a bad ``keep``, an unknown strategy, NaN scores, missing labels, or labels that are not
+            one scalar class per row (lists, structs).
 
     Example:
         >>> select_indices([0.1, 0.9, 0.5, 0.7], keep=0.5)
@@ -90,9 +113,7 @@ def select_indices(scores: npt.ArrayLike, *, keep: float, strategy: str = "hard"
         hardness = -hardness
     label_array = None
     if labels is not None:
-        label_array = np.asarray(labels)
-        if label_array.shape != hardness.shape:
-            raise DataprunerError(f"there are {label_array.size} labels for {hardness.size} scores.")
+        label_array = as_label_array(labels, hardness.size)
     if strategy == "balanced":
         strategy_params["labels"] = check_balanced_labels(label_array)
     chosen = STRATEGIES[strategy](hardness, n_keep, rng=as_rng(seed), **strategy_params)

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 import numpy.typing as npt
 
+from datapruner._labels import check_scalar_labels, missing_as_none
 from datapruner._validation import (
     check_columns,
     check_fraction,
@@ -427,6 +428,7 @@ def train(
 
     train_ds = load_data(data, split=split)
     check_columns(train_ds.column_names, text_column, label_column)
+    check_scalar_labels(train_ds, label_column, "training")
     if len(train_ds) == 0:
         raise DataprunerError("the training data is empty: there are no rows to train on.")
     test_ds = None
@@ -443,7 +445,7 @@ def train(
         indices = match_subset(train_ds, subset)
     keep = indices.size / len(train_ds)
 
-    raw_labels = train_ds[label_column]
+    raw_labels = missing_as_none(train_ds, label_column, train_ds[label_column])  # ClassLabel's -1: no label
     if any(v is None for v in raw_labels):
         raise DataprunerError(f"column {label_column!r} of the training data has missing labels: fill or drop them.")
     try:
@@ -455,7 +457,8 @@ def train(
     y_full = _class_ids(raw_labels, classes, what="training data", label_column=label_column)
     y_test = None
     if test_ds is not None:
-        y_test = _class_ids(test_ds[label_column], classes, what="test data", label_column=label_column)
+        y_test = _class_ids(missing_as_none(test_ds, label_column, test_ds[label_column]), classes,
+                            what="test data", label_column=label_column)
         unseen = int((y_test < 0).sum())
         if unseen == y_test.size:  # e.g. "1" in TEST against 1 in TRAIN: the accuracy would be a silent 0
             raise DataprunerError(f"no test label is a training label: the test data has "
