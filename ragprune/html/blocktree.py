@@ -12,18 +12,37 @@ inside the text node: :attr:`Block.head`, :attr:`Block.tail`). A chain of glued 
 ``max_words`` is cut at whitespace inside its text nodes. Only two cases still cut inside a word: an inline
 element longer than ``max_words`` glued to its neighbour (it is opened), and more than ``max_words`` words of
 glued elements with no whitespace outside them.
+
+Scripts written without spaces (Chinese, Japanese, Korean: :data:`ragprune.html.clean.CJK_CHARS`) count every
+character as a word (:func:`ragprune.html.clean.count_words`), and a word ends at every such character just as at
+whitespace: their sentences end at ``。！？；`` with or without whitespace after, and blocks may be cut between two
+of their characters. Text without such characters is split exactly as before.
 """
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
 
-from ragprune.html.clean import BLOCK_TAGS, Node, Text, _escape, node_text
+from ragprune.html.clean import (
+    BLOCK_TAGS,
+    Node,
+    Text,
+    _escape,
+    _norm_ws,
+    count_words,
+    node_text,
+    word_break,
+    word_spans,
+)
 
 __all__ = ["Block", "build_block_tree", "block_html"]
 
-_SENTENCE_END = re.compile(r"(?<=[.!?。！？;])\s+")
-_WORD = re.compile(r"\S+")
+# A sentence ends at . ! ? ; followed by whitespace; in CJK text at 。！？； (and a closing bracket or quote after
+# them) whether whitespace follows or not.
+_CLOSERS = "」』）】〕〉》”’\uff09\uff63"
+_SENTENCE_END = re.compile(r"(?<=[.!?。！？;；])\s+"
+                           rf"|(?<=[。！？；])(?=[^\s。！？；{_CLOSERS}])"
+                           rf"|(?<=[。！？；][{_CLOSERS}])\s*(?=\S)")
 
 
 @dataclass
@@ -97,7 +116,7 @@ def _chunks(text: str, max_words: int, begin: int = 0, end: int | None = None) -
     sentences.append((pos, len(text)))
     pieces: list[tuple[int, int]] = []  # (begin, end) each <= max_words words
     for begin, end in sentences:
-        words = [m.span() for m in _WORD.finditer(text, begin, end)]
+        words = word_spans(text, begin, end)
         for i in range(0, len(words), max_words):
             part = words[i:i + max_words]
             pieces.append((part[0][0], part[-1][1]))
@@ -105,7 +124,7 @@ def _chunks(text: str, max_words: int, begin: int = 0, end: int | None = None) -
     cur: tuple[int, int] | None = None
     cur_words = 0
     for begin, end in pieces:
-        n = len(text[begin:end].split())
+        n = count_words(text[begin:end])
         if cur is not None and cur_words + n <= max_words:
             cur = (cur[0], end)
             cur_words += n
@@ -147,7 +166,7 @@ def _link_words(items: list[Node | Text]) -> int:
         item, in_link = stack.pop()
         if isinstance(item, Text):
             if in_link:
-                total += len(item.text.split())
+                total += count_words(item.text)
         else:
             inner = in_link or item.tag == "a"
             stack.extend((c, inner) for c in item.children)
@@ -179,8 +198,8 @@ def build_block_tree(root: Node, *, max_words: int = 64) -> list[Block]:
         if chunk is not None:
             text_node = parent.children[start]
             assert isinstance(text_node, Text)
-            text = text_node.text[chunk[0]:chunk[1]].strip()
-            link = len(text.split()) if "a" in path else 0
+            text = _norm_ws(text_node.text[chunk[0]:chunk[1]]).strip()  # verbatim below <pre>
+            link = count_words(text) if "a" in path else 0
         else:
             # the pieces as they stand on the page: the text is built as node_text builds it (inline pieces
             # joined as written, a space only at whitespace or around block-level tags)
@@ -197,10 +216,10 @@ def build_block_tree(root: Node, *, max_words: int = 64) -> list[Block]:
             if extra:
                 hint = (hint + " " + extra).strip()
             if "a" in path:
-                link = len(text.split())
+                link = count_words(text)
         if not text:
             return
-        blocks.append(Block(len(blocks), parent, start, end, chunk, path, text, len(text.split()), link, hint,
+        blocks.append(Block(len(blocks), parent, start, end, chunk, path, text, count_words(text), link, hint,
                             head, tail))
 
     # Blocks are cut below a virtual document node holding the root, so a small page is one block.
@@ -236,12 +255,16 @@ def build_block_tree(root: Node, *, max_words: int = 64) -> list[Block]:
 STANDALONE_WORDS = 8
 
 
-def _edge_space(item: Node | Text, last: bool) -> bool:
-    """Whether plain text of ``item`` (as :func:`node_text` builds it) has whitespace at its start or end."""
+def _edge_space(item: Node | Text, last: bool, cjk: bool = False) -> bool:
+    """Whether plain text of ``item`` (as :func:`node_text` builds it) has whitespace at its start or end (with
+    ``cjk``: whitespace or a CJK character, where a word ends too)."""
     while True:
         if isinstance(item, Text):
             text = item.text
-            return not text or (text[-1] if last else text[0]).isspace()
+            if not text:
+                return True
+            char = text[-1] if last else text[0]
+            return word_break(char) if cjk else char.isspace()
         if item.tag in BLOCK_TAGS:
             return True
         if not item.children:
@@ -251,7 +274,7 @@ def _edge_space(item: Node | Text, last: bool) -> bool:
 
 @dataclass
 class _Group:
-    """Consecutive children with no whitespace between them (one word may run across them)."""
+    """Consecutive children with no word break between them (one word may run across them)."""
 
     start: int
     end: int
@@ -279,16 +302,16 @@ def _runs(node: Node, max_words: int) -> list[tuple[str, object]]:
     kinds: list[str] = []  # "open" | "long" | "item"
     for child in children:
         if isinstance(child, Text):
-            n = len(child.text.split())
+            n = count_words(child.text)
             kinds.append("long" if n > max_words else "item")
         else:
             n = child.words
             kinds.append("open" if child.children and (n > max_words or child.blocky) else "item")
         words.append(n)
-    # glued[i]: no whitespace between children[i - 1] and children[i]
+    # glued[i]: no word break (whitespace, a CJK character) between children[i - 1] and children[i]
     glued = [False] * (count + 1)
     for i in range(1, count):
-        glued[i] = not (_edge_space(children[i - 1], True) or _edge_space(children[i], False))
+        glued[i] = not (_edge_space(children[i - 1], True, True) or _edge_space(children[i], False, True))
 
     units: list[tuple[str, object]] = []
     group: _Group | None = None
@@ -309,14 +332,14 @@ def _runs(node: Node, max_words: int) -> list[tuple[str, object]]:
             text = child.text
             begin, end = 0, len(text)
             if group is not None and glued[i]:  # the first word fragment completes the group's last word
-                while begin < end and not text[begin].isspace():
+                while begin < end and not word_break(text[begin]):
                     begin += 1
                 group.end, group.tail = i + 1, begin
             close()
             units.append(("text", (i, begin, end)))
             if i + 1 < count and glued[i + 1] and kinds[i + 1] != "open":  # the last fragment starts a group
                 head = end
-                while head > begin and not text[head - 1].isspace():
+                while head > begin and not word_break(text[head - 1]):
                     head -= 1
                 units[-1] = ("text", (i, begin, head))
                 group = _Group(i, i + 1, head, None, 1)
@@ -391,9 +414,9 @@ def _split_group(group: _Group, children: list[Node | Text], words: list[int],
             begin = group.head if i == group.start and group.head is not None else 0
             end = group.tail if i == group.end - 1 and group.tail is not None else len(child.text)
             first = True
-            for m in _WORD.finditer(child.text, begin, end):
-                glued = first and m.start() == begin and i > group.start
-                tokens.append(_Token(i, m.start(), m.end(), 0 if glued else 1, glued, first))
+            for m_start, m_end in word_spans(child.text, begin, end):
+                glued = first and m_start == begin and i > group.start
+                tokens.append(_Token(i, m_start, m_end, 0 if glued else 1, glued, first))
                 first = False
         else:
             glued = i > group.start

@@ -1,8 +1,9 @@
 """Decode and clean HTML into a small, attribute-free tree that every later step walks iteratively.
 
 Cleaning drops scripts, styles, comments, hidden and non-content elements and every attribute, removes
-elements without text, and unwraps wrappers that hold a single element. Nothing here recurses, so a page
-nested 10,000 levels deep or 10 MB large is handled in linear time.
+elements without text, and unwraps wrappers that hold a single element. Whitespace is collapsed to single
+spaces, except below ``<pre>`` and ``<code>`` (:data:`PRE_TAGS`), whose text (code) is kept verbatim. Nothing
+here recurses, so a page nested 10,000 levels deep or 10 MB large is handled in linear time.
 
 Parsing uses lxml (C, fast). libxml2 silently drops everything below its depth limit, so when the lxml tree
 reaches that limit the page is parsed again with a linear, stack-based builder on the standard library's
@@ -17,7 +18,8 @@ from html.parser import HTMLParser
 
 from ragprune.errors import RagpruneError
 
-__all__ = ["Node", "Text", "decode_html", "parse_html", "clean_tree", "serialize", "node_text"]
+__all__ = ["Node", "Text", "decode_html", "parse_html", "clean_tree", "serialize", "node_text", "count_words",
+           "word_spans", "word_break"]
 
 #: Elements dropped with everything inside them (their tail text is kept).
 DROP_TAGS = frozenset({
@@ -36,9 +38,19 @@ BLOCK_TAGS = frozenset({
     "html", "li", "main", "nav", "ol", "p", "pre", "section", "summary", "table", "tbody", "td", "tfoot", "th",
     "thead", "title", "tr", "ul",
 })
+#: Elements whose text keeps its whitespace (line breaks, indentation) in the cleaned tree and the output.
+PRE_TAGS = frozenset({"pre", "code", "textarea", "listing", "xmp", "plaintext"})
 _HINT_ATTRS = ("id", "class", "role", "itemprop")
 _LXML_DEPTH_LIMIT = 2000
 _WS = re.compile(r"\s+")
+#: Characters of scripts written without spaces between words (Han, Hiragana, Katakana, Hangul, Bopomofo, CJK
+#: punctuation and fullwidth forms): each one counts as a word of its own, and a text may be cut between two.
+CJK_CHARS = ("\u1100-\u11ff\u2e80-\u2fdf\u2ff0-\u2fff\u3001-\u303f\u3040-\u30ff\u3100-\u31ff\u3200-\u33ff"
+             "\u3400-\u4dbf\u4e00-\u9fff\ua960-\ua97f\uac00-\ud7ff\uf900-\ufaff\ufe30-\ufe4f\uff01-\uffef"
+             "\U00020000-\U0003134f")
+_CJK = re.compile(f"[{CJK_CHARS}]")
+#: A word: one CJK character, or a run of other characters without whitespace.
+_WORD = re.compile(f"[{CJK_CHARS}]|[^\\s{CJK_CHARS}]+")
 _META_CHARSET = re.compile(rb"""<meta[^>]{0,512}?charset\s*=\s*["']?\s*([A-Za-z0-9_.:-]{1,40})""", re.I)
 _XML_ENCODING = re.compile(rb"""^\s*<\?xml[^>]{0,200}?encoding\s*=\s*["']([A-Za-z0-9_.:-]{1,40})["']""", re.I)
 # WHATWG: these labels mean windows-1252 in browsers.
@@ -47,7 +59,8 @@ _CHARSET_ALIASES = {"iso-8859-1": "cp1252", "latin-1": "cp1252", "latin1": "cp12
 
 
 class Text:
-    """A text node: whitespace-collapsed, entity-decoded text and its parent element."""
+    """A text node: entity-decoded text and its parent element; whitespace is collapsed to single spaces except
+    below ``<pre>``, ``<code>`` (:data:`PRE_TAGS`), where the text is kept verbatim."""
 
     __slots__ = ("text", "parent")
 
@@ -63,7 +76,7 @@ class Node:
     never emitted and only helps the query-less boilerplate scorer.
     """
 
-    __slots__ = ("tag", "children", "parent", "hint", "words", "blocky")
+    __slots__ = ("tag", "children", "parent", "hint", "words", "blocky", "pre")
 
     def __init__(self, tag: str, parent: Node | None = None, hint: str = "") -> None:
         self.tag = tag
@@ -72,6 +85,8 @@ class Node:
         self.hint = hint
         self.words = 0
         self.blocky = False  # has a block-level element (p, li, div, ...) below it
+        # text below a <pre>, <code>, ... keeps its whitespace verbatim (elsewhere it is collapsed)
+        self.pre = tag in PRE_TAGS or (parent is not None and parent.pre)
 
 
 def decode_html(html: str | bytes) -> str:
@@ -134,6 +149,27 @@ def _norm_ws(text: str) -> str:
     return _WS.sub(" ", text)
 
 
+def count_words(text: str) -> int:
+    """Return the number of words of ``text``: whitespace-separated words, except that every CJK character
+    (Han, Hiragana, Katakana, Hangul, CJK punctuation) is a word of its own, since those scripts put no spaces
+    between words. Text without CJK characters counts as ``len(text.split())``.
+    """
+    if text.isascii() or not _CJK.search(text):
+        return len(text.split())
+    return sum(1 for _ in _WORD.finditer(text))
+
+
+def word_spans(text: str, begin: int = 0, end: int | None = None) -> list[tuple[int, int]]:
+    """Return the ``(start, end)`` character ranges of the words of ``text[begin:end]`` (as :func:`count_words`
+    counts them), in order."""
+    return [m.span() for m in _WORD.finditer(text, begin, len(text) if end is None else end)]
+
+
+def word_break(char: str) -> bool:
+    """Whether a word ends at ``char``: whitespace or a CJK character."""
+    return char.isspace() or (not char.isascii() and _CJK.match(char) is not None)
+
+
 def _hint(attrib) -> str:  # type: ignore[no-untyped-def]
     parts = [attrib.get(name, "") for name in _HINT_ATTRS]
     return " ".join(p for p in parts if p).lower()
@@ -148,6 +184,13 @@ def _hidden(attrib) -> bool:  # type: ignore[no-untyped-def]
 
 def _add_text(parent: Node, text: str | None) -> None:
     if not text:
+        return
+    if parent.pre:  # whitespace is part of the content (code, preformatted text)
+        last = parent.children[-1] if parent.children else None
+        if isinstance(last, Text):
+            last.text += text
+        else:
+            parent.children.append(Text(text, parent))
         return
     text = _norm_ws(text)
     if not text:
@@ -296,23 +339,27 @@ def _postorder(root: Node) -> list[Node]:
 def clean_tree(root: Node) -> Node:
     """Remove text-less elements and unwrap single-element wrappers, in place; return the new root.
 
-    Word counts (``Node.words``) and ``Node.blocky`` (a block-level element below) are filled in on the way. Whitespace-only text nodes survive as ``" "``
-    between inline siblings so words do not run together.
+    Word counts (``Node.words``, as :func:`count_words` counts) and ``Node.blocky`` (a block-level element below)
+    are filled in on the way. Whitespace-only text nodes survive as ``" "`` between inline siblings so words do
+    not run together; below ``<pre>``/``<code>`` every text node is kept verbatim.
     """
     for node in _postorder(root):
         kept: list[Node | Text] = []
         words = 0
+        # below <pre>, whitespace at the edges is text (the indentation before a first <span>), unless it only
+        # lays out block-level elements
+        verbatim = node.pre and not any(isinstance(c, Node) and c.tag in BLOCK_TAGS for c in node.children)
         for child in node.children:
             if isinstance(child, Text):
-                n = len(child.text.split())
-                if n == 0 and (not kept or isinstance(kept[-1], Text)):
+                n = count_words(child.text)
+                if n == 0 and (not kept or isinstance(kept[-1], Text)) and not verbatim:
                     continue
                 words += n
                 kept.append(child)
             elif child.words > 0 or child.tag == "br":
                 words += child.words
                 kept.append(child)
-        while kept and isinstance(kept[-1], Text) and not kept[-1].text.strip():
+        while kept and isinstance(kept[-1], Text) and not kept[-1].text.strip() and not verbatim:
             kept.pop()
         node.children = kept
         node.words = words

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import re
 from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -46,6 +47,7 @@ logger = logging.getLogger(__name__)
 
 #: Budget selection stops after this many consecutive ranked blocks that do not fit.
 _MAX_MISSES = 256
+_SPACES = re.compile(r"\s+")
 #: Tags with no meaning of their own: in the pruned output, one that holds a single kept element is dropped.
 _GENERIC_WRAPPERS = frozenset({"html", "body", "div", "span", "font", "center"})
 
@@ -79,8 +81,10 @@ class _Page:
     blocks: list[Block]
     html: str
     block_tokens: dict[int, int] = field(default_factory=dict)
+    block_bytes: dict[int, int] = field(default_factory=dict)  # UTF-8 bytes of block_html
     content_scores: np.ndarray | None = None
     chains: dict[int, list[Node]] = field(default_factory=dict)
+    max_space: int | None = None  # UTF-8 bytes of the longest whitespace run of a text node
 
 
 class _Tokens:
@@ -125,8 +129,9 @@ class HtmlPruner:
     """Prune an HTML page to the blocks most relevant to a question, within an exact token budget.
 
     Steps: decode (declared or sniffed charset) and clean the page (no scripts, styles, comments,
-    attributes or empty tags; single-element wrappers unwrapped), split it into blocks of at most
-    ``max_words`` words (each with its tag path), score the blocks, then keep the best blocks that fit
+    attributes or empty tags; single-element wrappers unwrapped; the text of ``<pre>``/``<code>`` kept verbatim),
+    split it into blocks of at most ``max_words`` words (each with its tag path; in Chinese, Japanese and Korean
+    text every character counts as a word), score the blocks, then keep the best blocks that fit
     ``max_tokens`` and return them in document order inside their ancestors' tags (a generic wrapper such as
     ``div`` that pruning leaves around a single element is unwrapped, so tags do not eat the budget). With ``question=None``
     the query-less mode keeps main content and drops boilerplate (navigation, footers, asides, forms,
@@ -309,9 +314,13 @@ class HtmlPruner:
                 raise RagpruneError(f"the ranker returned {len(scores)} scores for {len(blocks)} blocks.")
             scores = _smooth(blocks, scores, self.context_weight)
             order = [int(i) for i in np.argsort(-np.nan_to_num(scores, nan=-np.inf), kind="stable")]
-        kept = self._select(page, order, max_tokens)  # with a budget, every kept set was counted exactly
+        kept = self._select(page, order, max_tokens)
         pruned_html = _render(page, kept)
         token_count = self._token_counter().count(pruned_html)
+        if max_tokens is not None and token_count > max_tokens:  # a tokenizer beyond _token_ceiling: count each step
+            kept = self._select(page, order, max_tokens, bounded=False)
+            pruned_html = _render(page, kept)
+            token_count = self._token_counter().count(pruned_html)
         ids = sorted(kept)
         text = _text(page, ids)
         return HtmlPruneResult(pruned_html=pruned_html, text=text, kept=ids, token_count=token_count,
@@ -350,12 +359,20 @@ class HtmlPruner:
             page.chains[key] = chain
         return chain
 
-    def _select(self, page: _Page, order: list[int], max_tokens: int | None) -> list[int]:
+    def _select(self, page: _Page, order: list[int], max_tokens: int | None, *, bounded: bool = True) -> list[int]:
         """Return kept block ids in priority order (best first).
 
         A block's cost is estimated from its own tokens plus the tags it opens (generic wrappers counted as
         free, since the output may unwrap them); a block whose estimate fits is then checked against the exact
         token count of the rendered output, so the budget is never exceeded and never wasted on wrappers.
+
+        Far below the budget the exact counts are skipped without changing any decision (``bounded``): a token
+        covers at least one UTF-8 byte of the text, so an output of ``n`` bytes has at most ``n + 1`` tokens
+        (:func:`_token_ceiling`), and an upper bound on the output's bytes is kept up to date block by block
+        (:func:`_growth`). While that bound proves that the estimate passes and the exact count fits, the block is
+        kept as the exact check would keep it; the output is only rendered and counted once the bound comes near
+        the budget. A budget larger than the page thus costs no rendering at all (it was one render and one
+        tokenization of the growing output per block: quadratic). ``bounded=False`` counts every step.
         """
         if max_tokens is None:
             return list(order)
@@ -364,14 +381,18 @@ class HtmlPruner:
         kept: list[int] = []
         opened: set[int] = set()
         chunked: set[int] = set()  # text nodes partly kept
-        total = 0
+        total: int | None = 0  # exact tokens of the output of ``kept``; None while only bounded
+        size = 0  # upper bound on the UTF-8 bytes of the output of ``kept``
+        space = _max_space(page) if bounded else 0
         misses = 0
         batch = 64
         for pos, bid in enumerate(order):
             if bid not in page.block_tokens:
                 todo = [i for i in order[pos:pos + batch] if i not in page.block_tokens]
-                for i, n in zip(todo, counter.counts([block_html(blocks[i]) for i in todo])):
+                htmls = [block_html(blocks[i]) for i in todo]
+                for i, html, n in zip(todo, htmls, counter.counts(htmls)):
                     page.block_tokens[i] = n
+                    page.block_bytes[i] = _utf8(html)
             chain = self._chain(page, blocks[bid])
             cost = page.block_tokens[bid]
             new = [node for node in chain if id(node) not in opened]
@@ -380,10 +401,24 @@ class HtmlPruner:
             # a possible gap marker between parts of one text node kept by different blocks
             text_keys = [id(item) for item, span in block.pieces() if span is not None]
             cost += counter.br() * sum(key in chunked for key in text_keys)
-            exact = counter.count(_render(page, [*kept, bid])) if total + cost <= max_tokens else None
+            if total is None and _token_ceiling(size) + cost > max_tokens:  # the estimate needs the exact total
+                html = _render(page, kept)
+                total, size = counter.count(html), _utf8(html)
+            exact = None
+            if (total if total is not None else _token_ceiling(size)) + cost <= max_tokens:
+                grown = size + _growth(page, block, new, space) if bounded else max_tokens
+                if _token_ceiling(grown) < max_tokens:  # the exact count fits for sure, and stays below the budget
+                    kept.append(bid)
+                    total, size = None, grown
+                    opened.update(id(node) for node in new)
+                    chunked.update(text_keys)
+                    misses = 0
+                    continue
+                html = _render(page, [*kept, bid])
+                exact = counter.count(html)
             if exact is not None and exact <= max_tokens:
                 kept.append(bid)
-                total = exact
+                total, size = exact, _utf8(html)
                 opened.update(id(node) for node in new)
                 chunked.update(text_keys)
                 misses = 0
@@ -394,6 +429,59 @@ class HtmlPruner:
                 if misses >= _MAX_MISSES:  # a long tail of low-ranked blocks that do not fit: stop scanning
                     break
         return kept
+
+
+def _utf8(text: str) -> int:
+    return len(text.encode("utf-8", "surrogatepass"))
+
+
+def _token_ceiling(nbytes: int) -> int:
+    """Most tokens a text of ``nbytes`` UTF-8 bytes can have: every token covers at least one byte (WordPiece,
+    byte-level BPE, SentencePiece with byte fallback; counting words), plus one for a SentencePiece word-start
+    marker at the start of the text."""
+    return nbytes + 1
+
+
+def _max_space(page: _Page) -> int:
+    """UTF-8 bytes of the longest whitespace run in a text node of the page (1 where whitespace is collapsed;
+    more below ``<pre>``, whose text is verbatim)."""
+    if page.max_space is None:
+        longest = 4  # ideographic and other wide spaces
+        stack: list[Node | Text] = [page.document]
+        while stack:
+            item = stack.pop()
+            if isinstance(item, Text):
+                longest = max([longest, *(_utf8(m) for m in _SPACES.findall(item.text))])
+            else:
+                stack.extend(item.children)
+        page.max_space = longest
+    return page.max_space
+
+
+def _growth(page: _Page, block: Block, new: list[Node], space: int) -> int:
+    """Upper bound on the UTF-8 bytes that keeping ``block`` adds to the output of any kept set whose opened
+    elements are those of ``block``'s chain but ``new``.
+
+    Its own HTML (:func:`block_html`), and around it what :func:`_render` may add: for each part of a text node,
+    the whitespace kept around it and the separators it brings (``<br>`` or whitespace); in its parent and in
+    the parent of each element it opens, two gap markers (``<br>``, a space) where dropped siblings lie
+    between, the whitespace that a neighbouring part of a text node now shows at its edge, and the parent's own
+    tags (it may no longer be unwrapped as a generic wrapper around one element) or the two spaces of an
+    unwrapped block; for each element it opens, its tags.
+    """
+    parts = sum(span is not None for _, span in block.pieces())
+    if block.id not in page.block_bytes:
+        page.block_bytes[block.id] = _utf8(block_html(block))
+    out = page.block_bytes[block.id] + parts * 4 * max(space, 4)
+    level = 8 + 2 * space + 2
+
+    def tags(node: Node | None) -> int:
+        return 2 * _utf8(node.tag) + 5 if node is not None else 0
+
+    out += level + tags(block.parent)
+    for node in new:
+        out += tags(node) + 2 + level + tags(node.parent)
+    return out
 
 
 def _smooth(blocks: Sequence[Block], scores: np.ndarray, weight: float) -> np.ndarray:
@@ -460,7 +548,8 @@ def _render(page: _Page, kept: Sequence[int]) -> str:
                    or (isinstance(child, Node) and id(child) in needed and child.tag not in VOID_TAGS)]
         shown = [item.children[i] for i in indices]
         pending: list[object] = []
-        inline = item.tag not in BLOCK_TAGS  # whitespace at the edges of a block-level element separates nothing
+        # whitespace at the edges of a block-level element separates nothing, except below <pre>, where it is text
+        inline = item.tag not in BLOCK_TAGS or item.pre
         for pos, child in enumerate(shown):
             piece: object
             if id(child) in full:
@@ -497,35 +586,46 @@ def _gap(left: Node | Text, left_piece: object, right: Node | Text, right_piece:
     """
     if isinstance(left, Text) and isinstance(right, Text):
         return "<br>"
-    left_space = left_piece.endswith(" ") if isinstance(left, Text) and isinstance(left_piece, str) \
+    left_space = left_piece[-1:].isspace() if isinstance(left, Text) and isinstance(left_piece, str) \
         else _edge_space(left, True)
-    right_space = right_piece.startswith(" ") if isinstance(right, Text) and isinstance(right_piece, str) \
+    right_space = right_piece[:1].isspace() if isinstance(right, Text) and isinstance(right_piece, str) \
         else _edge_space(right, False)
     return "" if left_space or right_space else " "
 
 
 def _join_chunks(text: str, spans: list[tuple[int, int]], *, lead: bool = True, trail: bool = True) -> str:
-    """Escaped kept parts of one text node: neighbours joined by a space, gaps marked by ``<br>``.
+    """Escaped kept parts of one text node: neighbours joined by the whitespace between them in the node (none
+    between two CJK characters), gaps marked by ``<br>``.
 
     A gap is never bridged by plain text, so every text node of the output is a piece of an input node. The
-    whitespace that separates the node from what the output shows next to it is kept: with ``lead``, a space
-    before the first part when whitespace precedes it in the node, and with ``trail``, one after the last part
-    when whitespace follows it (so ``w39 <b>Eiffel</b>`` keeps its space; a part glued to an inline sibling, as
-    in ``Wiki<b>pedia</b>``, stays glued).
+    whitespace that separates the node from what the output shows next to it is kept: with ``lead``, the
+    whitespace before the first part in the node, and with ``trail``, the whitespace after the last part (so
+    ``w39 <b>Eiffel</b>`` keeps its space; a part glued to an inline sibling, as in ``Wiki<b>pedia</b>``, stays
+    glued). Whitespace is copied as the node has it: one space in collapsed text, line breaks and indentation
+    below ``<pre>``.
     """
     out: list[str] = []
-    prev_end: int | None = None
+    prev_end: int | None = None  # end of the previous part without its trailing whitespace
     for start, end in spans:
+        part = text[start:end]
+        core = part.strip()
+        begin = start + len(part) - len(part.lstrip())  # the part without its edge whitespace
         if prev_end is None:
-            if lead and (start > 0 and text[start - 1].isspace() or text[start:start + 1].isspace()):
-                out.append(" ")
+            if lead:
+                ws = begin
+                while ws > 0 and text[ws - 1].isspace():
+                    ws -= 1
+                out.append(text[ws:begin])
         else:
-            out.append(" " if not text[prev_end:start].strip() else "<br>")
-        out.append(_escape(text[start:end].strip()))
-        prev_end = end
-    if trail and prev_end is not None and (text[prev_end:prev_end + 1].isspace()
-                                           or text[prev_end - 1:prev_end].isspace()):
-        out.append(" ")
+            between = text[prev_end:begin]
+            out.append(between if not between.strip() else "<br>")
+        out.append(_escape(core))
+        prev_end = begin + len(core)
+    if trail and prev_end is not None:
+        ws = prev_end
+        while ws < len(text) and text[ws].isspace():
+            ws += 1
+        out.append(text[prev_end:ws])
     return "".join(out)
 
 
@@ -538,7 +638,8 @@ def _text(page: _Page, ids: Sequence[int]) -> str:
         if prev is not None and prev.id + 1 == block.id and prev.parent is block.parent \
                 and prev.end - 1 == block.start and prev.pieces()[-1][1] is not None \
                 and block.pieces()[0][1] is not None:
-            parts.append(" ")
+            # no space where the node has none (a cut between two CJK characters)
+            parts.append("" if prev.pieces()[-1][1][1] == block.pieces()[0][1][0] else " ")
         elif parts:
             parts.append("\n")
         parts.append(block.text)

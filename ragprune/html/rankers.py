@@ -26,6 +26,7 @@ import numpy as np
 from ragprune._embedded import default_model
 from ragprune.errors import RagpruneError
 from ragprune.html.blocktree import Block
+from ragprune.html.clean import CJK_CHARS
 
 __all__ = ["BlockRanker", "BM25Ranker", "EmbeddingRanker", "LabelerRanker", "HybridRanker",
            "BoilerplateScorer", "RANKERS", "get_ranker", "tokenize", "default_model"]
@@ -33,6 +34,9 @@ __all__ = ["BlockRanker", "BM25Ranker", "EmbeddingRanker", "LabelerRanker", "Hyb
 logger = logging.getLogger(__name__)
 
 _TOKEN = re.compile(r"\w+", re.UNICODE)
+_CJK_WORD = re.compile(f"[{CJK_CHARS}]")
+# a run of CJK letters (no spaces between their words), or a word of other letters
+_CJK_TOKEN = re.compile(f"(?:(?=\\w)[{CJK_CHARS}])+|(?:(?![{CJK_CHARS}])\\w)+")
 #: A small English stop-word list (function words only).
 STOP_WORDS = frozenset("""
 a an and are as at be been being but by can could did do does doing for from had has have having he her
@@ -58,13 +62,27 @@ def tokenize(text: str, *, stop_words: bool = True, stem: bool = False) -> list[
     """Return the lower-cased Unicode word tokens of ``text``, without stop words when ``stop_words``,
     reduced to their Snowball (Porter 2) English stems when ``stem``.
 
+    Chinese, Japanese and Korean text, written without spaces between words, gives the overlapping character
+    bigrams of each run of its letters (a lone letter gives itself), as CJK search engines index it.
+
     Example:
         >>> tokenize("Who founded ABC's news-division in 1945?")
         ['founded', 'abc', 's', 'news', 'division', '1945']
         >>> tokenize("Underbids happen", stem=True)
         ['underbid', 'happen']
+        >>> tokenize("谁设计了铁塔？")
+        ['谁设', '设计', '计了', '了铁', '铁塔']
     """
-    tokens = _TOKEN.findall(text.lower())
+    lowered = text.lower()
+    if lowered.isascii() or not _CJK_WORD.search(lowered):
+        tokens = _TOKEN.findall(lowered)
+    else:
+        tokens = []
+        for run in _CJK_TOKEN.findall(lowered):
+            if _CJK_WORD.match(run):
+                tokens.extend([run] if len(run) == 1 else [run[i:i + 2] for i in range(len(run) - 1)])
+            else:
+                tokens.append(run)
     if stop_words:
         tokens = [t for t in tokens if t not in STOP_WORDS]
     if stem:
@@ -361,11 +379,16 @@ _BOILER_HINT = re.compile(
 _CONTENT_HINT = re.compile(
     r"(?<![a-z])(article|main|content|post|entry|story|text|body|blogpost|post-body|article-body|"
     r"entry-content|story-body|articlebody)(?![a-z])")
-_SENTENCE = re.compile(r"[.!?。！？](\s|$)")
+_SENTENCE = re.compile(r"[.!?](\s|$)|[。！？]")  # CJK sentences end with no space after
+# a CJK letter alone (those scripts put no spaces between words), or a word of other letters
+_NORM_TOKEN = re.compile(f"(?=\\w)[{CJK_CHARS}]|(?:(?![{CJK_CHARS}])\\w)+")
 
 
 def _norm_words(text: str) -> list[str]:
-    return _TOKEN.findall(text.lower())
+    lowered = text.lower()
+    if lowered.isascii() or not _CJK_WORD.search(lowered):
+        return _TOKEN.findall(lowered)
+    return _NORM_TOKEN.findall(lowered)
 
 
 class BoilerplateScorer:
@@ -410,7 +433,7 @@ class BoilerplateScorer:
                 score -= 0.15
             if block.words >= 12 and _SENTENCE.search(block.text):
                 score += 0.2
-            elif block.words < 4:
+            elif block.words < 4:  # words as count_words counts them: every CJK character is one
                 score -= 0.15
             if "li" in path and block.words < 8:
                 score -= 0.1
@@ -466,9 +489,9 @@ def _trafilatura_text(html: str) -> str | None:
 def _run_trafilatura(html: str) -> str | None:
     try:
         import trafilatura
-    except ImportError:
-        logger.warning("trafilatura is not installed; the query-less mode uses its heuristic alone "
-                       "(pip install 'datapruner[html]').")
+    except ImportError as err:  # not installed, or installed but a dependency of it is missing
+        logger.warning("trafilatura cannot be imported (%s); the query-less mode uses its heuristic alone "
+                       "(pip install 'datapruner[html]').", err)
         return None
     try:
         return trafilatura.extract(html, include_comments=False, include_tables=True, favor_precision=False,

@@ -104,3 +104,25 @@ def test_large_page_is_linear() -> None:
     # 10x the size: about 14x the time measured here (a one-shot timing once reached 30x on a busy CPU), far from
     # the 100x of a quadratic pass
     assert best_seconds(large, 2) < 30 * max(best_seconds(small, 3), 0.01)
+
+
+@pytest.mark.parametrize("parse", ["lxml", "stdlib"])
+def test_pre_and_code_keep_their_whitespace_verbatim(parse: str) -> None:
+    from ragprune.html.clean import _parse_stdlib
+
+    code = "def f(x):\n    if x:\n        return 1\n\n    return 0\n"
+    html = (f"<div><pre><code>{code}</code></pre><pre>    <b>x</b> =  1\n</pre>"
+            "<p>Some   text\n  here <code>a  =  b</code>  after.</p></div>")
+    root = clean_tree(parse_html(html) if parse == "lxml" else _parse_stdlib(html))
+    out = serialize(root)
+    assert f"<pre><code>{code}</code></pre>" in out  # line breaks and indentation kept
+    assert "<pre>    <b>x</b> =  1\n</pre>" in out  # leading indentation before an element too
+    assert "<p>Some text here <code>a  =  b</code> after.</p>" in out  # collapsed elsewhere
+    assert "def f(x): if x: return 1 return 0" in node_text(root)  # plain text is collapsed
+
+
+def test_whitespace_around_blocks_inside_code_is_layout() -> None:
+    # a sidebar wrapped in <code> (broken markup, seen on real pages): the whitespace between its blocks is not
+    # code, so the wrappers are still unwrapped as before
+    html = "<div><code><div> <p>Tipps zum Welpenkauf.</p> </div></code><p>Other.</p></div>"
+    assert _clean(html) == "<div><p>Tipps zum Welpenkauf.</p><p>Other.</p></div>"

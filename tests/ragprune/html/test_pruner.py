@@ -394,10 +394,20 @@ def test_fuzz_arbitrary_html_never_crashes(bm25: HtmlPruner, parts: list[str], b
 _FILLER = " ".join(f"w{i}" for i in range(40))
 
 
+_CJK = "\u3001-\u303f\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uff01-\uffef"
+_WORD = re.compile(f"[{_CJK}]|[^\\s{_CJK}]+")
+
+
+def _words(text: str) -> list[str]:
+    """Words as the block tree counts them: whitespace-separated, and every CJK character alone (the random pages
+    hold "東京", which a block may cut between its two characters)."""
+    return _WORD.findall(text)
+
+
 def _page_words(html: str) -> list[str]:
     from ragprune.html.clean import clean_tree, node_text, parse_html
 
-    return node_text(clean_tree(parse_html(html))).split()
+    return _words(node_text(clean_tree(parse_html(html))))
 
 
 def test_a_word_written_across_inline_elements_is_whole_in_blocks_and_text(bm25: HtmlPruner) -> None:
@@ -464,6 +474,63 @@ def test_pruned_html_never_joins_or_duplicates_words(data: st.DataObject) -> Non
     pruner = HtmlPruner(ranker="bm25", max_words=max_words, tokenizer=lambda text: len(text.split()), cache_size=0)
     result = pruner.prune(page, data.draw(st.sampled_from(["alpha café", "Beta 42", "why end"])), max_tokens=budget)
     assert result.token_count <= budget and result.kept == sorted(set(result.kept))
-    assert result.text.split() == " ".join(result.blocks[i] for i in result.kept).split()
+    assert _words(result.text) == _words(" ".join(result.blocks[i] for i in result.kept))
     # every word of the output is a word of the page (no words joined across a cut or a dropped sibling)
     assert not Counter(_page_words(result.pruned_html)) - Counter(_page_words(page))
+
+
+# ------------------------------------------------------------------------- scripts written without spaces (CJK)
+
+EIFFEL_ZH = ("<h1>埃菲尔铁塔</h1><p>" + "埃菲尔铁塔是由古斯塔夫·埃菲尔的公司设计的。它于1889年开放。" * 60
+             + "</p><p>香蕉是黄色的。</p>")
+
+
+def test_a_cjk_page_is_cut_into_blocks_and_pruned_to_the_budget(bm25: HtmlPruner) -> None:
+    result = bm25.prune(EIFFEL_ZH, "谁设计了埃菲尔铁塔？", max_tokens=256)
+    assert len(result.blocks) > 30 and result.kept
+    assert "古斯塔夫" in result.text and 0 < result.token_count <= 256
+    assert "香蕉" not in result.text
+    # neighbouring chunks of the paragraph are joined as the page writes them: no space between CJK characters
+    full = bm25.prune(EIFFEL_ZH, "谁设计了埃菲尔铁塔？")
+    paragraph = "埃菲尔铁塔是由古斯塔夫·埃菲尔的公司设计的。它于1889年开放。" * 60
+    assert paragraph in full.text and paragraph in full.pruned_html
+
+
+def test_bm25_matches_cjk_words_by_character_bigrams() -> None:
+    page = "<p>埃菲尔铁塔由古斯塔夫设计。</p><p>香蕉是黄色的水果。</p><p>东京是日本的首都。</p>"
+    blocks = HtmlPruner(ranker="bm25", max_words=16).blocks(page)
+    assert len(blocks) == 3
+    assert int(np.argmax(BM25Ranker().score("香蕉是什么颜色？", blocks))) == 1
+    assert int(np.argmax(BM25Ranker().score("日本的首都是哪里？", blocks))) == 2
+    assert tokenize("谁设计了铁塔？") == ["谁设", "设计", "计了", "了铁", "铁塔"]
+
+
+@pytest.mark.parametrize("text", ["東京は日本の首都です。", "埃菲尔铁塔很高。", "서울은 한국의 수도입니다."])
+def test_query_less_keeps_a_short_cjk_paragraph(text: str) -> None:
+    # a CJK sentence has no spaces: it counted as one word, so the heuristic took it for a fragment (score 0.49999)
+    result = HtmlPruner(ranker="bm25", use_trafilatura=False).prune(f"<html><body><p>{text}</p></body></html>")
+    assert result.kept == [0] and result.text == text
+
+
+# ------------------------------------------------------------------------- whitespace of <pre> and <code>
+
+CODE = "def f(x):\n    if x:\n        return 1\n    return 0\n"
+
+
+def test_code_keeps_its_line_breaks_and_indentation(bm25: HtmlPruner) -> None:
+    result = bm25.prune(f"<pre><code>{CODE}</code></pre><p>Other text.</p>", "How do I return one?")
+    assert f"<pre><code>{CODE}</code></pre>" in result.pruned_html
+    assert "def f(x): if x: return 1 return 0" in result.blocks[0]  # block text (ranking, counting) is collapsed
+
+
+def test_kept_chunks_of_long_code_keep_their_whitespace() -> None:
+    code = "\n".join(f"{'    ' * (i % 3)}value_{i} = compute({i}, step)" for i in range(40)) + "\n"
+    page = f"<html><body><pre><code>{code}</code></pre><p>Other words here.</p></body></html>"
+    pruner = HtmlPruner(ranker="bm25", max_words=8, tokenizer=lambda text: len(text.split()))
+    full = pruner.prune(page, "compute value_20")
+    assert f"<code>{code}</code>" in full.pruned_html  # every chunk kept: the code exactly as written
+    result = pruner.prune(page, "compute value_20", max_tokens=40)
+    inner = re.search(r"<code>(.*)</code>", result.pruned_html, re.DOTALL)
+    assert inner is not None and "value_20" in inner.group(1)
+    parts = inner.group(1).split("<br>")
+    assert all(part in code for part in parts) and any("\n    " in part for part in parts)
