@@ -66,6 +66,6 @@ def missing_as_none(dataset: datasets.Dataset, column: str, values: Any) -> Any:
     if not pc.any(pc.equal(dataset.data.column(column), CLASS_LABEL_MISSING)).as_py():  # no -1 at all: a fast no
         return values
     as_list = list(values)
-    if CLASS_LABEL_MISSING not in as_list:
+    if CLASS_LABEL_MISSING not in as_list:  # the -1 is in the table but not in these rows (select/shuffle mapping)
         return values
     return [None if v == CLASS_LABEL_MISSING else v for v in as_list]
