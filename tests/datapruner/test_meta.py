@@ -47,3 +47,14 @@ def test_label_based_scorers_refuse_unlabelled_data(method):
     ds = datasets.Dataset.from_dict({"text": ["a", "b", "c", "d"]})
     with pytest.raises(DataprunerError, match="needs labels|column 'label'"):
         datapruner.score(ds, method=method)
+
+
+def test_cli_help_does_not_import_torch():
+    """`datapruner --help` must stay fast: building every subcommand's parser may not load torch (2 s)."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from datapruner.cli.main import build_parser; build_parser(); "
+            "import datapruner.models.pipeline; print('torch' in sys.modules)")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "False"
