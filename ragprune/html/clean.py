@@ -76,7 +76,7 @@ class Node:
     never emitted and only helps the query-less boilerplate scorer.
     """
 
-    __slots__ = ("tag", "children", "parent", "hint", "words", "blocky", "pre")
+    __slots__ = ("tag", "children", "parent", "hint", "words", "blocky", "pre", "gap")
 
     def __init__(self, tag: str, parent: Node | None = None, hint: str = "") -> None:
         self.tag = tag
@@ -87,6 +87,9 @@ class Node:
         self.blocky = False  # has a block-level element (p, li, div, ...) below it
         # text below a <pre>, <code>, ... keeps its whitespace verbatim (elsewhere it is collapsed)
         self.pre = tag in PRE_TAGS or (parent is not None and parent.pre)
+        # set by clean_tree on a word-less element: the whitespace it stood for (``Natural<small>&nbsp;</small>
+        # sciences``, an empty block between two words), which stays behind when the element is dropped
+        self.gap = ""
 
 
 def decode_html(html: str | bytes) -> str:
@@ -349,20 +352,36 @@ def clean_tree(root: Node) -> Node:
         # below <pre>, whitespace at the edges is text (the indentation before a first <span>), unless it only
         # lays out block-level elements
         verbatim = node.pre and not any(isinstance(c, Node) and c.tag in BLOCK_TAGS for c in node.children)
+        spaces: list[str] = []
         for child in node.children:
+            if isinstance(child, Node) and child.words == 0 and child.tag != "br":
+                if not child.gap:
+                    continue
+                child = Text(child.gap, node)  # a dropped element still separates the words around it
             if isinstance(child, Text):
                 n = count_words(child.text)
-                if n == 0 and (not kept or isinstance(kept[-1], Text)) and not verbatim:
-                    continue
+                if n == 0:
+                    spaces.append(child.text)
+                if not verbatim:
+                    if n == 0 and not kept:
+                        continue
+                    # two text neighbours once an element between them is gone: one space between them at most
+                    if (kept and isinstance(kept[-1], Text) and kept[-1].text.endswith(" ")
+                            and child.text.startswith(" ")):
+                        if n == 0:
+                            continue
+                        child.text = child.text[1:]
                 words += n
                 kept.append(child)
-            elif child.words > 0 or child.tag == "br":
+            else:
                 words += child.words
                 kept.append(child)
         while kept and isinstance(kept[-1], Text) and not kept[-1].text.strip() and not verbatim:
             kept.pop()
         node.children = kept
         node.words = words
+        if words == 0 and (spaces or node.tag in BLOCK_TAGS):
+            node.gap = "".join(spaces) if node.pre and spaces else " "
         node.blocky = any(isinstance(c, Node) and (c.tag in BLOCK_TAGS or c.blocky) for c in kept)
     for node in _postorder(root):  # drop <br> left without neighbours
         if len(node.children) == 1 and isinstance(node.children[0], Node) and node.children[0].tag == "br":

@@ -126,3 +126,24 @@ def test_whitespace_around_blocks_inside_code_is_layout() -> None:
     # code, so the wrappers are still unwrapped as before
     html = "<div><code><div> <p>Tipps zum Welpenkauf.</p> </div></code><p>Other.</p></div>"
     assert _clean(html) == "<div><p>Tipps zum Welpenkauf.</p><p>Other.</p></div>"
+
+
+@pytest.mark.parametrize("parse", ["lxml", "stdlib"])
+@pytest.mark.parametrize("html, text", [
+    ("<p>Natural<small>&nbsp;</small>sciences</p>", "Natural sciences"),  # seen on Wikipedia pages
+    ("<p>a<span> </span>b</p>", "a b"),
+    ("<div>a<span><i> </i></span>b</div>", "a b"),  # whitespace two levels down
+    ("<div>one<div></div>two</div>", "one two"),  # an empty block still breaks the line
+    ("<p>a<span></span>b and c <span></span> d</p>", "ab and c d"),  # no whitespace, no break
+    ("<p> <span> </span>a <span> </span> b<span> </span></p>", "a b"),
+])
+def test_dropped_elements_keep_the_space_they_stood_for(parse: str, html: str, text: str) -> None:
+    from ragprune.html.clean import _parse_stdlib
+
+    root = clean_tree(parse_html(html) if parse == "lxml" else _parse_stdlib(html))
+    assert node_text(root) == text
+    assert serialize(root) in (f"<p>{text}</p>", f"<div>{text}</div>")
+
+
+def test_dropped_element_inside_pre_keeps_its_whitespace() -> None:
+    assert _clean("<pre>x<span>  </span>y</pre>") == "<pre>x  y</pre>"
