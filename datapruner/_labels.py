@@ -1,20 +1,25 @@
 """Label columns as the class-based code reads them: one scalar class per row, ClassLabel's -1 as a missing label.
 
 Hugging Face ``ClassLabel`` columns store "no label" as -1 (the test splits of GLUE, for example); everything that
-handles missing (None) labels treats -1 in a ``ClassLabel`` column the same way. A column of lists, structs or
+handles missing (None or NaN) labels treats -1 in a ``ClassLabel`` column the same way. A column of lists, structs or
 arrays (multi-label data) has no single class per row: label-free methods run without it (the report says why
 there are no per-class counts), and what needs a class per row refuses it with one line.
 """
 from __future__ import annotations
 
+import math
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
+
+import numpy as np
 
 from datapruner.errors import DataprunerError
 
 if TYPE_CHECKING:
     import datasets
 
-__all__ = ["check_scalar_labels", "describe_label_feature", "is_scalar_label_feature", "missing_as_none"]
+__all__ = ["check_labelled", "check_scalar_labels", "describe_label_feature", "is_missing", "is_scalar_label_feature",
+           "missing_as_none"]
 
 #: The value a Hugging Face ``ClassLabel`` column stores for a row without a label.
 CLASS_LABEL_MISSING = -1
@@ -50,6 +55,18 @@ def check_scalar_labels(dataset: datasets.Dataset, column: str, what: str) -> No
     if not is_scalar_label_feature(feature):
         raise DataprunerError(f"{what} needs one scalar class per row, but column {column!r} holds "
                               f"{describe_label_feature(feature)}: pass a label column with one class per row.")
+
+
+def is_missing(value: Any) -> bool:
+    """Whether a label value means "no label": None, or a float NaN (how pandas and a float column hold a gap)."""
+    return value is None or (isinstance(value, (float, np.floating)) and math.isnan(value))
+
+
+def check_labelled(values: Iterable[Any], column: str, where: str = "") -> None:
+    """Raise unless every value of ``column`` is a label; ``where`` (``" of the test data"``) names the data."""
+    missing = sum(map(is_missing, values))
+    if missing:
+        raise DataprunerError(f"column {column!r}{where} has {missing} missing labels: fill or drop them first.")
 
 
 def missing_as_none(dataset: datasets.Dataset, column: str, values: Any) -> Any:

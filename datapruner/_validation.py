@@ -104,10 +104,15 @@ def check_learning_rate(value: Any) -> float:
     return float(value)
 
 
+#: The largest seed: numpy's generators take any integer >= 0, torch's at most 2**64 - 1, and proxy members and
+#: views are seeded with ``seed + i`` (small ``i``), which must stay in torch's range too.
+MAX_SEED = 2**63 - 1
+
+
 def check_seed(seed: Any) -> int:
-    """Return ``seed`` as an int after checking it is an integer >= 0 (what numpy's generators take)."""
-    if isinstance(seed, bool) or not isinstance(seed, Integral) or seed < 0:
-        raise DataprunerError(f"seed={seed!r} is not valid: use an integer >= 0.")
+    """Return ``seed`` as an int after checking it is in [0, MAX_SEED] (what numpy and torch both take)."""
+    if isinstance(seed, bool) or not isinstance(seed, Integral) or not 0 <= seed <= MAX_SEED:
+        raise DataprunerError(f"seed={seed!r} is not valid: use an integer in [0, 2**63 - 1].")
     return int(seed)
 
 

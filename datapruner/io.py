@@ -21,7 +21,7 @@ FORMATS = {".jsonl": "json", ".json": "json", ".csv": "csv", ".parquet": "parque
 #: no local file or folder of that name exists.
 _DATASET_NAME = re.compile(r"[A-Za-z0-9][\w.-]*(?:/[A-Za-z0-9][\w.-]*)?")
 
-__all__ = ["FORMATS", "data_fingerprint", "load_data", "read_scores", "save_data", "write_scores"]
+__all__ = ["FORMATS", "check_savable", "data_fingerprint", "load_data", "read_scores", "save_data", "write_scores"]
 
 
 def load_data(data: Any, *, split: str = "train") -> Any:
@@ -31,7 +31,8 @@ def load_data(data: Any, *, split: str = "train") -> Any:
         data: An in-memory ``Dataset`` (returned as is); a ``DatasetDict`` (``split`` is taken); a pandas
             ``DataFrame`` (its columns, without the index); a path to a
             ``.jsonl``/``.json``/``.csv``/``.parquet`` file or a ``save_to_disk`` folder; a folder of data files or
-            a dataset name (``"stanfordnlp/sst2"``), both read with ``datasets.load_dataset``.
+            a dataset name (``"stanfordnlp/sst2"``), both read with ``datasets.load_dataset``. A CSV file's column of
+            numbers with a leading zero in any cell (``"00005"``) is read as text, exactly as written.
         split: Split to take from a ``DatasetDict`` or a named dataset.
 
     Raises:
@@ -63,10 +64,9 @@ def load_data(data: Any, *, split: str = "train") -> Any:
                 raise DataprunerError(f"{path} is empty: there are no rows to read.")
             _check_utf8(path)
             builder = FORMATS[path.suffix.lower()]
-            # CSV: only an empty cell is missing; texts such as "NA", "null" or "None" stay texts (pandas' default
-            # would read them as missing, so a row saved by save_data would not come back as it was)
-            options = {"keep_default_na": False, "na_values": [""]} if builder == "csv" else {}
-            return datasets.load_dataset(builder, data_files=str(path), split="train", **options)
+            if builder == "csv":
+                return _load_csv(path)
+            return datasets.load_dataset(builder, data_files=str(path), split="train")
         head, slash, _ = str(data).partition("/")
         if head and slash and Path(head).is_dir():  # a local path with a typo, not owner/name: no Hub round trip
             raise DataprunerError(f"{path} does not exist.")
@@ -84,6 +84,34 @@ def load_data(data: Any, *, split: str = "train") -> Any:
         if "corresponds to no data" in str(err):  # datasets' words for a file with a header and no rows
             raise DataprunerError(f"{path} has no rows: there is nothing to read.") from err
         raise DataprunerError(f"cannot read {data}: {_first_line(err)}.") from err
+
+
+#: How pandas reads a CSV here: only an empty cell is missing; texts such as "NA", "null" or "None" stay texts
+#: (pandas' default would read them as missing, so a row saved by save_data would not come back as it was).
+_CSV_OPTIONS = {"keep_default_na": False, "na_values": [""]}
+#: A cell that writes a number with a leading zero ("00005", "-01"): a code (zip code, id), not a quantity.
+_LEADING_ZERO = r"\s*[+-]?0\d"
+
+
+def _load_csv(path: Path) -> Any:
+    """Read a CSV with the types pandas infers, except that a column of numbers with a leading zero in any cell
+    stays text: read as numbers, "00005" would become 5, be saved back as 5 and match no row of the file."""
+    import datasets
+    import pandas as pd
+    import pyarrow as pa
+
+    dataset = datasets.load_dataset("csv", data_files=str(path), split="train", **_CSV_OPTIONS)
+    numeric = [name for name, feature in dataset.features.items() if isinstance(feature, datasets.Value)
+               and (pa.types.is_integer(feature.pa_type) or pa.types.is_floating(feature.pa_type))]
+    codes: set[str] = set()
+    if numeric:
+        for chunk in pd.read_csv(path, dtype=str, chunksize=1 << 16, **_CSV_OPTIONS):
+            codes.update(c for c in numeric if chunk[c].str.match(_LEADING_ZERO, na=False).any())
+    if not codes:
+        return dataset
+    features = datasets.Features({name: datasets.Value("string") if name in codes else feature
+                                  for name, feature in dataset.features.items()})
+    return datasets.load_dataset("csv", data_files=str(path), split="train", features=features, **_CSV_OPTIONS)
 
 
 def is_saved_dataset(path: Path) -> bool:
@@ -146,27 +174,69 @@ def save_data(dataset: Any, out: str | os.PathLike[str]) -> Path:
     """Write ``dataset`` to ``out`` atomically, in the format its extension names; return the path.
 
     ``.jsonl`` (JSON lines), ``.json`` (one JSON array), ``.csv``, ``.parquet``; a path without extension is a
-    ``save_to_disk`` folder. The file appears whole or not at all: a temporary file is renamed into place.
+    ``save_to_disk`` folder. The file appears whole or not at all: a temporary file is renamed into place. JSON
+    writes times as ISO text.
+
+    Raises:
+        DataprunerError: For an unknown extension or a column the format cannot hold (:func:`check_savable`).
     """
+    check_savable(dataset.features, out)
     out = Path(out)
     suffix = out.suffix.lower()
-    if suffix and suffix not in FORMATS:
-        raise DataprunerError(f"out={str(out)!r} has an unknown extension: use {', '.join(FORMATS)} or no extension "
-                              "for a save_to_disk folder.")
     if not suffix:
         with atomic_dir(out) as tmp_dir:
             dataset.save_to_disk(str(tmp_dir))
         return out
     with atomic_file(out, suffix=f".tmp{suffix}") as tmp:
-        if suffix == ".jsonl":
-            dataset.to_json(str(tmp), lines=True, force_ascii=False)
-        elif suffix == ".json":
-            dataset.to_json(str(tmp), lines=False, orient="records", force_ascii=False)
+        if suffix in (".jsonl", ".json"):
+            # times as ISO text to the finest unit of the data (pandas' default, epoch ms, drops microseconds)
+            dataset.to_json(str(tmp), lines=suffix == ".jsonl", orient="records", force_ascii=False,
+                            date_format="iso", date_unit=_time_unit(dataset.features.arrow_schema))
         elif suffix == ".csv":
             dataset.to_csv(str(tmp), index=False)
         else:
             dataset.to_parquet(str(tmp))
     return out
+
+
+def check_savable(features: Any, out: str | os.PathLike[str]) -> None:
+    """Refuse an ``out`` whose format cannot hold the columns of ``features``, before any work is done.
+
+    Only parquet and ``save_to_disk`` folders hold every type: JSON and CSV are text, so bytes (``binary``
+    columns, images) have no place in them, and a CSV cell holds one value, not a list or a struct.
+    """
+    import pyarrow as pa
+
+    suffix = Path(out).suffix.lower()
+    if suffix and suffix not in FORMATS:
+        raise DataprunerError(f"out={str(out)!r} has an unknown extension: use {', '.join(FORMATS)} or no extension "
+                              "for a save_to_disk folder.")
+    if FORMATS.get(suffix) not in ("json", "csv"):
+        return
+    for field in features.arrow_schema:
+        kinds = _types_within(field.type)  # kinds[0] is the column's own type (an extension type's storage)
+        if suffix == ".csv" and pa.types.is_nested(kinds[0]):
+            raise DataprunerError(f"column {field.name!r} holds lists or structs ({field.type}), which {suffix} "
+                                  "cannot hold: drop or flatten the column, or write .jsonl or .parquet.")
+        if any(pa.types.is_binary(t) or pa.types.is_large_binary(t) or pa.types.is_fixed_size_binary(t)
+               for t in kinds):
+            raise DataprunerError(f"column {field.name!r} holds bytes ({field.type}), which {suffix} cannot hold: "
+                                  "drop the column, or write .parquet or a folder.")
+
+
+def _types_within(kind: Any) -> list[Any]:
+    """``kind`` and every arrow type nested in it (list items, struct fields)."""
+    import pyarrow as pa
+
+    if isinstance(kind, pa.ExtensionType):
+        kind = kind.storage_type
+    return [kind, *(t for i in range(kind.num_fields) for t in _types_within(kind.field(i).type))]
+
+
+def _time_unit(schema: Any) -> str:
+    """``"ns"`` when a column holds nanosecond times, else ``"us"``: the unit that writes every time exactly."""
+    return "ns" if any(getattr(t, "unit", None) == "ns" for field in schema for t in _types_within(field.type)) \
+        else "us"
 
 
 def data_fingerprint(dataset: Any, columns: list[str] | None = None) -> str:

@@ -116,6 +116,26 @@ def _scores_meta(scorer: Any, dataset: Any, text_column: str, label_column: str 
             "data_fingerprint": data_fingerprint(dataset)}
 
 
+def check_select_options(*, method: str, keep: float, strategy: str | None, label_column: str | None, seed: int,
+                         strategy_params: dict[str, Any] | None, engine: str, params: dict[str, Any]) -> str:
+    """Check ``select_rows``' options before any data is read; return the strategy (None -> the scorer's default).
+
+    The CLI calls it before loading the data, so a bad option fails in a second, not after a large load.
+    """
+    check_keep(keep)
+    check_seed(seed)
+    check_option("engine", engine, ENGINES)
+    check_option("method", method, SCORERS)
+    if "out" in params:  # not a scorer parameter: score's own argument, which select_rows sets from scores
+        raise DataprunerError("out is not a parameter of select_rows: pass scores='....parquet' to write the scores.")
+    strategy = SCORERS[method].default_strategy if strategy is None else strategy
+    check_option("strategy", strategy, STRATEGIES)
+    check_strategy_params(strategy, strategy_params or {})
+    if strategy == "balanced" and label_column is None:
+        raise DataprunerError("strategy='balanced' needs labels: pass label_column.")
+    return strategy
+
+
 def select_rows(data: Any, *, method: str = "random", keep: float, strategy: str | None = None,
                 scores: npt.ArrayLike | str | Path | None = None, text_column: str = "text",
                 label_column: str | None = "label", split: str = "train", seed: int = 0,
@@ -139,16 +159,9 @@ def select_rows(data: Any, *, method: str = "random", keep: float, strategy: str
         engine: ``local`` or ``ray`` (see ``score``); the same seed selects the same rows on either.
         **params: Scorer parameters.
     """
-    check_keep(keep)
-    check_seed(seed)
-    check_option("engine", engine, ENGINES)
-    check_option("method", method, SCORERS)
+    strategy = check_select_options(method=method, keep=keep, strategy=strategy, label_column=label_column,
+                                    seed=seed, strategy_params=strategy_params, engine=engine, params=params)
     scorer_cls = SCORERS[method]
-    strategy = scorer_cls.default_strategy if strategy is None else strategy
-    check_option("strategy", strategy, STRATEGIES)
-    check_strategy_params(strategy, strategy_params or {})
-    if strategy == "balanced" and label_column is None:
-        raise DataprunerError("strategy='balanced' needs labels: pass label_column.")
     timings: dict[str, float] = {}
     started = time.perf_counter()
     scores_path = Path(scores) if isinstance(scores, (str, Path)) else None

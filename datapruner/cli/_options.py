@@ -42,18 +42,28 @@ def add_engine_option(parser: argparse.ArgumentParser) -> None:
 
 
 def add_param_option(parser: argparse.ArgumentParser) -> None:
-    """``--param KEY=VALUE`` (repeatable) for scorer parameters; values are parsed as JSON when they can be."""
+    """``--param KEY=VALUE`` (repeatable) for scorer parameters; values are parsed as JSON when they can be.
+
+    Add it last: it records the command's other options as ``args.own_options`` (name -> flag), the arguments
+    the command passes itself, which a ``--param`` of the same name would pass a second time.
+    """
+    own = {action.dest: action.option_strings[0] for action in parser._actions
+           if action.option_strings and action.dest != "help"}
     parser.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
                         help="scorer parameter, e.g. --param n_clusters=20 (repeatable)")
+    parser.set_defaults(own_options=own)
 
 
-def parse_params(items: list[str], flag: str = "--param") -> dict[str, Any]:
-    """Turn ``["k=v", ...]`` into a dict, JSON-decoding values where possible."""
+def parse_params(items: list[str], flag: str = "--param", *, own: dict[str, str] | None = None) -> dict[str, Any]:
+    """Turn ``["k=v", ...]`` into a dict, JSON-decoding values where possible; refuse a key in ``own``
+    (argument name -> the flag that sets it)."""
     params: dict[str, Any] = {}
     for item in items:
         key, sep, raw = item.partition("=")
         if not sep or not key:
             raise DataprunerError(f"{flag} {item!r} is not valid: use KEY=VALUE.")
+        if own and key in own:
+            raise DataprunerError(f"{flag} {key} is not valid: use {own[key]}.")
         try:
             params[key] = json.loads(raw)
         except json.JSONDecodeError:

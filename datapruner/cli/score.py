@@ -31,6 +31,6 @@ def run(args: argparse.Namespace) -> int:
     check_paths(inputs={"--data": args.data}, files={"--out": args.out})
     scores = score(args.data, method=args.method, text_column=args.text_column,
                    label_column=label_column(args.label_column), split=args.split, seed=args.seed,
-                   out=args.out, engine=args.engine, **parse_params(args.param))
+                   out=args.out, engine=args.engine, **parse_params(args.param, own=args.own_options))
     logger.warning("scored %d rows with %s -> %s", scores.size, args.method, args.out)
     return 0

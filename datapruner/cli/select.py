@@ -45,8 +45,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from datapruner.io import is_saved_dataset, save_data
-    from datapruner.prune import select_rows
+    from datapruner.io import check_savable, is_saved_dataset, load_data, save_data
+    from datapruner.prune import check_select_options, select_rows
 
     saved_dataset = not Path(args.out).suffix
     check_paths(inputs={"--data": args.data},
@@ -54,11 +54,17 @@ def run(args: argparse.Namespace) -> int:
                 folders={"--out": args.out if saved_dataset else None})
     if saved_dataset:
         check_replaceable("--out", args.out, ours=is_saved_dataset, what="a saved dataset")
-    selection = select_rows(args.data, method=args.method, keep=args.keep, strategy=args.strategy,
+    params = parse_params(args.param, own=args.own_options)
+    strategy_params = parse_params(args.strategy_params, "--strategy-param")
+    check_select_options(method=args.method, keep=args.keep, strategy=args.strategy,
+                         label_column=label_column(args.label_column), seed=args.seed,
+                         strategy_params=strategy_params, engine=args.engine, params=params)
+    dataset = load_data(args.data, split=args.split)
+    check_savable(dataset.features, args.out)  # a column --out cannot hold fails now, not after the scoring
+    selection = select_rows(dataset, method=args.method, keep=args.keep, strategy=args.strategy,
                             scores=args.scores, text_column=args.text_column,
                             label_column=label_column(args.label_column), split=args.split, seed=args.seed,
-                            engine=args.engine, strategy_params=parse_params(args.strategy_params, "--strategy-param"),
-                            **parse_params(args.param))
+                            engine=args.engine, strategy_params=strategy_params, **params)
     save_data(selection.dataset, args.out)
     if args.report:
         write_json(args.report, {**selection.report, "data": args.data, "out": args.out}, indent=2)

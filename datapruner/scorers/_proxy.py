@@ -17,9 +17,15 @@ import numpy as np
 import numpy.typing as npt
 
 from datapruner._cache import PartsCache
-from datapruner._labels import check_scalar_labels, missing_as_none
+from datapruner._labels import check_labelled, check_scalar_labels, missing_as_none
 from datapruner._threads import torch_threads
-from datapruner._validation import check_columns, check_learning_rate, check_option, check_positive_int
+from datapruner._validation import (
+    check_columns,
+    check_learning_rate,
+    check_option,
+    check_positive_int,
+    check_seed,
+)
 from datapruner.errors import DataprunerError
 
 if TYPE_CHECKING:
@@ -63,16 +69,13 @@ def check_proxy_options(scorer: Any) -> None:
                               "returns a torch.nn.Module.")
     if not isinstance(scorer.cache, bool):
         raise DataprunerError(f"cache={scorer.cache!r} is not valid: use True or False.")
-    if isinstance(scorer.seed, bool) or not isinstance(scorer.seed, (int, np.integer)):
-        raise DataprunerError(f"seed={scorer.seed!r} is not valid: use an int.")
+    check_seed(scorer.seed)
 
 
 def _class_ids(dataset: datasets.Dataset, label_column: str, method: str) -> tuple[npt.NDArray[np.int64], list[Any]]:
     check_scalar_labels(dataset, label_column, f"method={method!r}")
     values = missing_as_none(dataset, label_column, dataset.with_format(None)[label_column])  # ClassLabel's -1
-    missing = sum(v is None for v in values)
-    if missing:
-        raise DataprunerError(f"column {label_column!r} has {missing} missing labels: fill or drop them first.")
+    check_labelled(values, label_column)
     try:
         classes = sorted(set(values))
     except TypeError as err:

@@ -27,6 +27,7 @@ import numpy.typing as npt
 
 from datapruner._labels import (
     describe_label_feature,
+    is_missing,
     is_scalar_label_feature,
     missing_as_none,
 )
@@ -155,9 +156,9 @@ class NgramCoverageScorer(Scorer):
             labels = np.asarray(labels)
             if labels.shape != (n,):
                 raise DataprunerError(f"labels must have shape ({n},), got shape {labels.shape}.")
-            missing = labels != labels if labels.dtype.kind == "f" else np.equal(labels, None)  # NaN or None
-            if missing.any():
-                raise DataprunerError(f"labels are missing in {int(missing.sum())} rows: fill or drop them, or pass "
+            missing = sum(map(is_missing, labels.tolist()))
+            if missing:
+                raise DataprunerError(f"labels are missing in {missing} rows: fill or drop them, or pass "
                                       "per_class=False.")
             try:
                 classes = np.unique(labels)

@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from datapruner._labels import is_missing
 from datapruner._validation import as_rng, check_option, check_scores, resolve_keep
 from datapruner.errors import DataprunerError
 from datapruner.selection.balanced import select_balanced
@@ -56,7 +57,7 @@ def _count_missing(labels: npt.NDArray[Any]) -> int:
     if labels.dtype.kind == "f":
         return int(np.isnan(labels).sum())
     if labels.dtype.kind == "O":
-        return sum(1 for x in labels.tolist() if x is None or (isinstance(x, float) and x != x))
+        return sum(map(is_missing, labels.tolist()))
     return 0
 
 

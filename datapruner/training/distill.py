@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 import numpy.typing as npt
 
-from datapruner._labels import check_scalar_labels, missing_as_none
+from datapruner._labels import check_labelled, check_scalar_labels, missing_as_none
 from datapruner._validation import (
     check_columns,
     check_fraction,
@@ -202,6 +202,7 @@ def match_subset(data: datasets.Dataset, subset: Any) -> npt.NDArray[np.int64]:
     if len(subset) == 0:
         raise DataprunerError("subset is empty: keep at least one row.")
     if ROW_ID_COLUMN in subset.column_names and ROW_ID_COLUMN in data.column_names:
+        subset = _with_types_of(data, subset, [ROW_ID_COLUMN])
         ids = data[ROW_ID_COLUMN]
         position = {}
         for i, value in enumerate(ids):
@@ -221,6 +222,7 @@ def match_subset(data: datasets.Dataset, subset: Any) -> npt.NDArray[np.int64]:
             raise DataprunerError(f"subset columns {missing} are not in the training data: the subset must hold "
                                   f"rows of the training data (its columns are {data.column_names}).")
         columns = list(subset.column_names)
+        subset = _with_types_of(data, subset, columns)
         pool: dict[str, list[int]] = {}
         for i, row in enumerate(data.select_columns(columns).with_format(None)):
             pool.setdefault(_row_key(row), []).append(i)
@@ -239,10 +241,24 @@ def match_subset(data: datasets.Dataset, subset: Any) -> npt.NDArray[np.int64]:
     return np.sort(idx)
 
 
+def _with_types_of(data: datasets.Dataset, subset: datasets.Dataset, columns: list[str]) -> datasets.Dataset:
+    """``subset`` with ``columns`` cast to ``data``'s types, so that equal rows compare equal: a subset read back
+    from a file may type a value otherwise (a CSV column of "10" and "11" is read as numbers, of "10" and "x1" as
+    texts)."""
+    for column in columns:
+        if subset.features[column] != data.features[column]:
+            try:
+                subset = subset.cast_column(column, data.features[column])
+            except Exception as err:  # datasets/pyarrow raise several types for a value the type cannot take
+                raise DataprunerError(f"subset column {column!r} holds {subset.features[column]} values, which the "
+                                      f"training data's {data.features[column]} cannot take: pass rows selected "
+                                      "from --data.") from err
+    return subset
+
+
 def _class_ids(values: list[Any], classes: list[Any], *, what: str, label_column: str) -> npt.NDArray[np.int64]:
     position = {c: i for i, c in enumerate(classes)}
-    if any(v is None for v in values):
-        raise DataprunerError(f"column {label_column!r} of the {what} has missing labels: fill or drop them.")
+    check_labelled(values, label_column, f" of the {what}")
     return np.asarray([position.get(v, -1) for v in values], dtype=np.int64)
 
 
@@ -446,8 +462,7 @@ def train(
     keep = indices.size / len(train_ds)
 
     raw_labels = missing_as_none(train_ds, label_column, train_ds[label_column])  # ClassLabel's -1: no label
-    if any(v is None for v in raw_labels):
-        raise DataprunerError(f"column {label_column!r} of the training data has missing labels: fill or drop them.")
+    check_labelled(raw_labels, label_column, " of the training data")
     try:
         classes = sorted(set(raw_labels))
     except TypeError as err:

@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from datapruner.errors import DataprunerError
+from datapruner.io import load_data
 from datapruner.models.pipeline import ClassifierBundle
 from datapruner.training.distill import (ALPHA_MAX, ALPHA_MIN, default_alpha, distillation_loss, match_subset,
                                          train)
@@ -95,6 +96,21 @@ def test_match_subset_by_content_row_id_and_indices():
             match_subset(data, np.asarray(bad, dtype=np.int64))
 
 
+def test_match_subset_reads_a_csv_subset_with_the_training_data_types(tmp_path):
+    # TRAIN's codes hold a text ("x5") so they are texts; the subset's are all digits, read back as numbers
+    (tmp_path / "train.csv").write_text("text,label,code\n" + "".join(
+        f"t{i},{i % 2},{'x' if i == 5 else ''}{i}\n" for i in range(8)), encoding="utf-8")
+    (tmp_path / "sub.csv").write_text("text,label,code\nt6,0,6\nt2,0,2\n", encoding="utf-8")
+    data, subset = load_data(str(tmp_path / "train.csv")), load_data(str(tmp_path / "sub.csv"))
+    assert data.features["code"].dtype != subset.features["code"].dtype
+    assert match_subset(data, subset).tolist() == [2, 6]
+    numbered = data.remove_columns("code").add_column("row_id", list(range(8)))
+    assert match_subset(numbered, datasets.Dataset.from_dict({"row_id": ["3", "1"]})).tolist() == [1, 3]
+    with pytest.raises(DataprunerError, match=r"subset column 'row_id' holds Value\('string'\) values, which the "
+                                              r"training data's Value\('int64'\) cannot take: pass rows selected"):
+        match_subset(numbered, datasets.Dataset.from_dict({"row_id": ["x5"]}))
+
+
 @pytest.fixture(scope="module")
 def mnist_split():
     images, labels = mnist_arrays()
@@ -140,7 +156,8 @@ def test_train_with_a_passed_in_smaller_teacher(mnist_split):
     ({"text_column": "pixels"}, "column 'pixels' is not in the dataset"),
     ({"label_column": None}, "label_column=None"),
     ({"subset": np.array([500])}, r"in \[0, 300\)"),
-    ({"seed": -1}, r"seed=-1 is not valid: use an integer >= 0"),
+    ({"seed": -1}, r"seed=-1 is not valid: use an integer in \[0, 2\*\*63 - 1\]"),
+    ({"seed": 2**64}, r"seed=18446744073709551616 is not valid"),
     ({"distill": True, "alpha": 0.0, "views": True}, "views=True needs alpha > 0"),
     ({"learning_rate": 1e39}, "learning_rate=1e[+]39 is not valid"),
     ({"teacher": "run/teacher", "teacher_model_type": "mlp"}, "teacher_model_type is for a teacher trained here"),

@@ -1,6 +1,7 @@
 """Data in/out on every format, the score/select API, and the CLI contract end to end."""
 from __future__ import annotations
 
+import datetime
 import json
 import subprocess
 import sys
@@ -143,8 +144,8 @@ def test_api_validation_before_work(small):
         datapruner.select(small, method="random", keep=0.5, strategy="balanced", label_column=None)
     with pytest.raises(DataprunerError, match=r"strategy 'offset' has no option 'ofset': its options are \['offset'\]"):
         datapruner.select_rows(small, method="random", keep=0.25, strategy="offset", strategy_params={"ofset": 0.5})
-    for bad_seed in (-1, 1.5, True):
-        with pytest.raises(DataprunerError, match="seed=.* is not valid: use an integer >= 0"):
+    for bad_seed in (-1, 1.5, True, 2**63):
+        with pytest.raises(DataprunerError, match=r"seed=.* is not valid: use an integer in \[0, 2\*\*63 - 1\]"):
             datapruner.select(small, method="random", keep=0.5, seed=bad_seed)
     with pytest.raises(DataprunerError, match="data of type list is not valid"):
         datapruner.select([{"text": "a"}], method="random", keep=0.5)
@@ -155,6 +156,62 @@ def test_csv_texts_that_look_missing_stay_texts(tmp_path):
     save_data(rows, tmp_path / "t.csv")
     assert load_data(str(tmp_path / "t.csv"))["text"] == ["NA", "null", "None", "ok", None]  # empty cell: missing
 
+
+
+def test_csv_numbers_with_leading_zeros_stay_texts(tmp_path, capsys):
+    # pandas read "00005" as 5: select wrote 5, and a subset read back matched no training row
+    path = tmp_path / "d.csv"
+    path.write_text("text,label,zip,id,x,code\n" + "".join(
+        f"t{i},{i % 2},{i:05d},{i},{i / 4},{'-0' if i == 3 else ''}{i}\n" for i in range(8)), encoding="utf-8")
+    rows = load_data(str(path))
+    assert rows["zip"] == [f"{i:05d}" for i in range(8)] and rows["code"][2:4] == ["2", "-03"]
+    assert rows["id"] == list(range(8)) and rows["label"] == [0, 1] * 4 and rows["x"][1] == 0.25  # numbers stay
+    out = tmp_path / "k.csv"
+    assert main(["select", "--data", str(path), "--method", "random", "--keep", "0.5", "--out", str(out)]) == 0
+    assert all(line.split(",")[2] == f"{int(line.split(',')[3]):05d}" for line in out.read_text().splitlines()[1:])
+    assert load_data(str(out))["zip"] == [f"{i:05d}" for i in load_data(str(out))["id"]]
+
+
+@pytest.mark.parametrize("name,column,kind", [
+    ("d.jsonl", "blob", "bytes"), ("d.json", "blob", "bytes"), ("d.csv", "blob", "bytes"),
+    ("d.csv", "meta", "lists or structs"), ("d.csv", "tags", "lists or structs"), ("d.jsonl", "image", "bytes"),
+])
+def test_save_refuses_columns_the_format_cannot_hold(tmp_path, name, column, kind):
+    # bytes crashed JSON with UnicodeDecodeError; CSV wrote b'..' and {'a': 0} reprs that read back as texts
+    values = {"blob": [b"\x00\xff"], "meta": [{"a": 0}], "tags": [[1, 2]],
+              "image": [{"bytes": b"\x89PNG", "path": None}]}
+    features = datasets.Features({"text": datasets.Value("string"), column: datasets.Image()}) \
+        if column == "image" else None
+    rows = datasets.Dataset.from_dict({"text": ["a"], column: values[column]}, features=features)
+    with pytest.raises(DataprunerError, match=f"column '{column}' holds {kind} .*which {name[1:]} cannot hold"):
+        save_data(rows, tmp_path / name)
+    assert not list(tmp_path.iterdir())
+
+
+def test_save_writes_json_times_without_loss(tmp_path):
+    import pyarrow as pa
+
+    when = [datetime.datetime(2020, 1, 1, 12, 0, 0, 123456)]
+    rows = datasets.Dataset(pa.table({"ts": pa.array(when, pa.timestamp("us")),
+                                      "ns": pa.array([1_000_000_001], pa.timestamp("ns"))}))
+    save_data(rows.select_columns(["ts"]), tmp_path / "t.jsonl")  # was epoch ms: 1577880000123
+    assert json.loads((tmp_path / "t.jsonl").read_text()) == {"ts": "2020-01-01T12:00:00.123456"}
+    save_data(rows, tmp_path / "t.json")
+    assert json.loads((tmp_path / "t.json").read_text()) == [{"ts": "2020-01-01T12:00:00.123456000",
+                                                             "ns": "1970-01-01T00:00:01.000000001"}]
+
+
+def test_cli_select_refuses_an_out_that_cannot_hold_a_column_before_scoring(tmp_path, capsys):
+    data = tmp_path / "d.parquet"
+    save_data(datasets.Dataset.from_dict({"text": [f"t{i}" for i in range(8)], "label": [0, 1] * 4,
+                                          "blob": [b"\xff"] * 8}), data)
+    scores = tmp_path / "s.parquet"
+    argv = ["select", "--data", str(data), "--method", "random", "--keep", "0.5", "--scores", str(scores)]
+    assert main([*argv, "--out", str(tmp_path / "k.jsonl")]) == 2
+    assert capsys.readouterr().err.strip() == ("datapruner: error: column 'blob' holds bytes (binary), which .jsonl "
+                                               "cannot hold: drop the column, or write .parquet or a folder.")
+    assert not scores.exists() and not (tmp_path / "k.jsonl").exists()  # refused before the scores were made
+    assert main([*argv, "--out", str(tmp_path / "k.parquet")]) == 0
 
 def test_report_records_the_scorer_parameters_fresh_or_reused(tmp_path):
     reports = []
@@ -248,6 +305,14 @@ BAD_CASES = {
                                  "strategy 'offset' has no option 'ofset'"),
     "strategy option without '='": (["--data", "{fixture}", "--strategy-param", "offset"],
                                     "--strategy-param 'offset' is not valid: use KEY=VALUE"),
+    # a --param named like an argument the command passes itself was passed twice: a TypeError traceback
+    "--param seed": (["--data", "{fixture}", "--param", "seed=3"], "--param seed is not valid: use --seed."),
+    "--param keep": (["--data", "{fixture}", "--param", "keep=0.2"], "--param keep is not valid: use --keep."),
+    "--param text_column": (["--data", "{fixture}", "--param", "text_column=x"],
+                            "--param text_column is not valid: use --text-column."),
+    "--param strategy_params": (["--data", "{fixture}", "--param", "strategy_params=1"],
+                                "--param strategy_params is not valid: use --strategy-param."),
+    "seed above 2**63 - 1": (["--data", "{fixture}", "--seed", str(2**64)], "seed=18446744073709551616 is not valid"),
 }
 
 
@@ -273,6 +338,21 @@ def test_cli_bad_input_one_line_exit_2(tmp_path, capsys, case):
     assert len(err) == 1 and err[0].startswith("datapruner: error:") and expected in err[0]
     assert not (tmp_path / "out.jsonl").exists(), "no output may appear on failure"
 
+
+@pytest.mark.parametrize("param,flag", [("seed=3", "--seed"), ("out=x.parquet", "--out"), ("engine=ray", "--engine"),
+                                        ("label_column=y", "--label-column"), ("method=el2n", "--method")])
+def test_cli_score_refuses_a_param_named_like_its_own_option(tmp_path, capsys, param, flag):
+    out = tmp_path / "s.parquet"
+    assert main(["score", "--data", str(FIXTURE), "--method", "random", "--out", str(out), "--param", param]) == 2
+    name = param.partition("=")[0]
+    assert capsys.readouterr().err.strip() == f"datapruner: error: --param {name} is not valid: use {flag}."
+    assert not out.exists()
+
+
+def test_select_rows_refuses_out_among_scorer_parameters(small):
+    # out was passed on to score next to its own out=: a TypeError after loading the data
+    with pytest.raises(DataprunerError, match="out is not a parameter of select_rows: pass scores="):
+        datapruner.select_rows(small, method="random", keep=0.5, out="s.parquet")
 
 def test_cli_subprocess_smoke(tmp_path):
     out = tmp_path / "kept.parquet"

@@ -133,11 +133,51 @@ def test_training_refuses_class_label_minus_one_like_none():
     from datapruner.training.distill import train
 
     train_ds = _with_labels([0, 1, 0, 1, 0, 1, 0, 1], CLASS_LABEL)
-    with pytest.raises(DataprunerError, match="of the test data has missing labels"):
+    with pytest.raises(DataprunerError, match="column 'label' of the test data has 8 missing labels: fill or drop"):
         train(train_ds, test=_with_labels([-1] * 8, CLASS_LABEL), model_type="fasttext", epochs=1)
-    with pytest.raises(DataprunerError, match="of the training data has missing labels"):
+    with pytest.raises(DataprunerError, match="column 'label' of the training data has 1 missing labels: fill or drop"):
         train(_with_labels([0, 1, -1, 1, 0, 1, 0, 1], CLASS_LABEL), model_type="fasttext", epochs=1)
 
+
+
+# ------------------------------------------------------------- NaN labels: missing, like None, everywhere
+NAN_LABELS = [0.0, 1.0, float("nan"), 1.0, 0.0, float("nan"), 1.0, 0.0]
+
+
+def _nan_labelled() -> datasets.Dataset:
+    rng = np.random.default_rng(0)
+    return datasets.Dataset.from_dict({"x": rng.normal(size=(8, 4)).astype("float32").tolist(), "label": NAN_LABELS})
+
+
+@pytest.mark.parametrize("method", ["el2n", "forgetting"])
+def test_proxy_scorers_refuse_nan_labels_as_missing(method):
+    # NaN was taken for a class and crashed with KeyError: nan (each NaN read back is a different object)
+    with pytest.raises(DataprunerError, match="column 'label' has 2 missing labels: fill or drop them first"):
+        datapruner.score(_nan_labelled(), method=method, text_column="x", ensemble_size=1, epochs=1, cache=False)
+
+
+def test_training_refuses_nan_labels_as_missing():
+    from datapruner.training.distill import train
+
+    # NaN was a class of its own and its rows failed later with "labels must be integer class ids ... got -1"
+    with pytest.raises(DataprunerError, match="column 'label' of the training data has 2 missing labels"):
+        train(_nan_labelled(), text_column="x", model_type="mlp", epochs=1)
+    labelled = _nan_labelled().map(lambda row: {"label": 1.0 if row["label"] != row["label"] else row["label"]})
+    with pytest.raises(DataprunerError, match="column 'label' of the test data has 2 missing labels"):
+        train(labelled, test=_nan_labelled(), text_column="x", model_type="mlp", epochs=1)
+
+
+def test_is_missing_covers_none_and_every_float_nan():
+    from datapruner._labels import is_missing
+
+    assert [is_missing(v) for v in (None, float("nan"), np.float32("nan"), np.nan)] == [True] * 4
+    assert not any(is_missing(v) for v in (0, 0.0, "nan", "", -1, False))
+    # an object array mixing NaN and strings: balanced and ngram_coverage count the NaN as missing
+    with pytest.raises(DataprunerError, match="1 rows have none"):
+        select_indices(np.zeros(4), keep=0.5, strategy="balanced", labels=np.array(["a", np.nan, "b", "a"], object))
+    with pytest.raises(DataprunerError, match="labels are missing in 1 rows"):
+        NgramCoverageScorer().score_ids([np.array([0]), np.array([1]), np.array([2])],
+                                        labels=np.array(["a", np.nan, "b"], object))
 
 # --------------------------------------------------------------- bug 7: the text column only when it is read
 @pytest.fixture(scope="module")

@@ -123,7 +123,8 @@ def test_string_labels_and_registry():
 @pytest.mark.parametrize("params, name", [
     ({"ensemble_size": 0}, "ensemble_size"), ({"epochs": 0}, "epochs"), ({"proxy": "bert"}, "proxy"),
     ({"learning_rate": -1.0}, "learning_rate"), ({"learning_rate": 1e39}, "learning_rate"),
-    ({"model_factory": 3}, "model_factory"), ({"seed": 1.5}, "seed"),
+    ({"model_factory": 3}, "model_factory"), ({"seed": 1.5}, "seed"), ({"seed": 2**64}, "seed=18446744073709551616"),
+    ({"seed": -1}, "seed=-1"),
 ])
 def test_bad_params(cls, params, name):
     ds = datasets.Dataset.from_dict({"x": [[0.0], [1.0]], "label": [0, 1]})
