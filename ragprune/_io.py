@@ -1,11 +1,15 @@
 """JSON-lines reading with line-numbered errors, text and output-path checks, and atomic file writing."""
 from __future__ import annotations
 
+import gzip
+import io
 import json
 import logging
+import math
 import os
 import shutil
 import tempfile
+import zlib
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -13,8 +17,8 @@ from typing import IO, Any
 
 from ragprune.errors import RagpruneError
 
-__all__ = ["read_jsonl", "read_records", "check_text", "check_out", "first_existing", "atomic_writer",
-           "replaced_dir"]
+__all__ = ["read_jsonl", "read_records", "check_text", "check_fields", "check_out", "first_existing",
+           "atomic_writer", "replaced_dir"]
 
 logger = logging.getLogger(__name__)
 
@@ -34,8 +38,6 @@ def read_jsonl(path: str | os.PathLike[str]) -> Iterator[tuple[int, dict[str, An
     path = Path(path)
     try:
         if path.suffix == ".gz":
-            import gzip
-
             handle: IO[str] = gzip.open(path, "rt", encoding="utf-8")
         else:
             handle = open(path, encoding="utf-8")  # noqa: SIM115 - closed below
@@ -53,6 +55,11 @@ def read_jsonl(path: str | os.PathLike[str]) -> Iterator[tuple[int, dict[str, An
                     raise RagpruneError(
                         f"{path}: line {line_number} is not valid JSON ({err.msg} at column {err.colno})."
                     ) from err
+                except RecursionError as err:
+                    raise RagpruneError(f"{path}: line {line_number} is not valid JSON (nested too deeply).") from err
+                except ValueError as err:  # an integer longer than sys.get_int_max_str_digits() digits
+                    raise RagpruneError(
+                        f"{path}: line {line_number} is not valid JSON (a number has too many digits).") from err
                 if not isinstance(record, dict):
                     raise RagpruneError(
                         f"{path}: line {line_number} must be a JSON object, got {type(record).__name__}."
@@ -60,7 +67,7 @@ def read_jsonl(path: str | os.PathLike[str]) -> Iterator[tuple[int, dict[str, An
                 yield line_number, record
         except UnicodeDecodeError as err:
             raise RagpruneError(f"{path}: line {line_number + 1} is not UTF-8 text.") from err
-        except OSError as err:  # e.g. a corrupt gzip stream
+        except (OSError, EOFError, zlib.error) as err:  # a corrupt or truncated gzip stream
             raise RagpruneError(f"{path}: cannot read line {line_number + 1}: {err}.") from err
 
 
@@ -68,8 +75,9 @@ def read_records(path: str | os.PathLike[str], *, check: Callable[[dict[str, Any
                  added_keys: Sequence[str], out: str | os.PathLike[str]) -> list[dict[str, Any]]:
     """Return every record of a JSON-lines input, each validated before any work starts.
 
-    A bad line fails the whole run before a model is called or an output is written. Records that already hold
-    one of ``added_keys`` (the fields the command writes) are logged, since those fields get replaced.
+    A bad line fails the whole run before a model is called or an output is written: ``check`` validates the
+    command's fields, :func:`check_fields` every field (each is echoed into the output line). Records that already
+    hold one of ``added_keys`` (the fields the command writes) are logged, since those fields get replaced.
 
     Args:
         path: The JSON-lines input.
@@ -79,7 +87,12 @@ def read_records(path: str | os.PathLike[str], *, check: Callable[[dict[str, Any
     """
     records: list[dict[str, Any]] = []
     for line_number, record in read_jsonl(path):
-        check(record, f"{path}: line {line_number}")
+        where = f"{path}: line {line_number}"
+        check(record, where)
+        try:
+            check_fields(record)
+        except RagpruneError as err:
+            raise RagpruneError(f"{where}: {err}") from None
         records.append(record)
     if not records:
         logger.warning("%s holds no records; writing an empty %s", path, out)
@@ -100,6 +113,33 @@ def check_text(text: str, name: str) -> None:
         text.encode("utf-8")
     except UnicodeEncodeError as err:
         raise RagpruneError(f"{name} is not valid Unicode text (a lone surrogate at character {err.start}).") from None
+
+
+def check_fields(data: dict[str, Any], *, max_depth: int | None = None) -> None:
+    """Refuse what an output line that echoes ``data`` could not hold, before any model runs.
+
+    That is a lone surrogate in any key or string (see :func:`check_text`), a NaN or infinite number (JSON has
+    neither: Python reads and writes ``NaN``, other readers refuse it) and, with ``max_depth``, deeper nesting.
+    Iterative, so it cannot overflow.
+
+    Raises:
+        RagpruneError: Naming the field by its dotted path (``meta.k.0``).
+    """
+    stack: list[tuple[str, int, Any]] = [("", 0, data)]
+    while stack:
+        path, depth, value = stack.pop()
+        if max_depth is not None and depth > max_depth:
+            raise RagpruneError(f"{path.partition('.')[0]} is nested more than {max_depth} levels deep: flatten it.")
+        if isinstance(value, str):
+            check_text(value, path)
+        elif isinstance(value, float) and not math.isfinite(value):
+            raise RagpruneError(f"{path} is {value!r}: use a finite number (JSON has no NaN or Infinity).")
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                check_text(key, f"a key in {path}" if path else "a key")  # the bad key cannot go into the message
+                stack.append((f"{path}.{key}" if path else key, depth + 1, item))
+        elif isinstance(value, list):
+            stack.extend((f"{path}.{i}", depth + 1, item) for i, item in enumerate(value))
 
 
 def check_out(out: str | os.PathLike[str], in_path: str | os.PathLike[str]) -> None:
@@ -139,6 +179,8 @@ def _umask() -> int:
 def atomic_writer(path: str | os.PathLike[str]) -> Iterator[IO[str]]:
     """Open a temporary text file next to ``path``; move it onto ``path`` only if the block succeeds.
 
+    A ``path`` ending in ``.gz`` is written gzip-compressed, as :func:`read_jsonl` reads it.
+
     If the block raises (including on Ctrl-C), the temporary file is removed and ``path`` is left as it was,
     so readers never see a partial output file. The file gets the mode a plain ``open(path, "w")`` gives
     (``0o666`` less the umask), not the ``0o600`` of the temporary file.
@@ -153,8 +195,10 @@ def atomic_writer(path: str | os.PathLike[str]) -> Iterator[IO[str]]:
     except OSError as err:
         raise RagpruneError(f"cannot write {str(path)!r}: {err.strerror or err}.") from err
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            yield handle
+        with os.fdopen(fd, "wb") as raw:
+            gz = path.suffix == ".gz"
+            with gzip.open(raw, "wt", encoding="utf-8") if gz else io.TextIOWrapper(raw, encoding="utf-8") as handle:
+                yield handle
         os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
     except BaseException:

@@ -54,8 +54,11 @@ T = TypeVar("T")
 #: Default cap on the characters of all passages of one call; larger inputs trigger the failure policy.
 DEFAULT_MAX_INPUT_CHARS = 1_000_000
 
-_HTML_START = re.compile(r"^\s*(?:<\?xml[^>]*>\s*)?(?:<!--.*?-->\s*)*<(?:!doctype\s+html|html|head|body)\b",
-                         re.IGNORECASE | re.DOTALL)
+#: Characters of a passage that the content sniff of :func:`is_html` reads.
+_SNIFF_CHARS = 20_000
+_SPACE = re.compile(r"\s*")
+_XML_DECLARATION = re.compile(r"<\?xml[^>]*>", re.IGNORECASE)
+_HTML_ROOT = re.compile(r"<(?:!doctype\s+html|html|head|body)\b", re.IGNORECASE)
 _HTML_BLOCK_TAG = re.compile(r"<(p|div|table|ul|ol|li|h[1-6]|section|article|main|nav|span|a|td|tr)\b[^>]*>",
                              re.IGNORECASE)
 _HTML_METADATA_KEYS = ("content_type", "mime_type", "mimetype", "format", "file_type", "source_type")
@@ -93,8 +96,9 @@ class PruneOptions:
             ``fallback`` is ``"min_kept"``); this wins over ``max_tokens``.
         on_failure: ``"open"`` returns the passages unpruned on a model error, timeout or oversize
             input (logged and marked in ``fallback``); ``"closed"`` raises :class:`RagpruneError`.
-        timeout: Seconds allowed for the model calls of one request; ``None`` waits forever. A late call
-            finishes in the background (and the interpreter waits for it at exit).
+        timeout: Seconds allowed for the model calls of one request; ``None`` waits forever. It covers the
+            pruning only: the default model is loaded before the clock starts. A late call finishes in the
+            background (and the interpreter waits for it at exit).
         max_input_chars: Characters allowed over all passages of one call; more is an oversize input.
         html: ``True`` treats every passage as HTML, ``False`` none, ``None`` sniffs each one
             (metadata ``content_type``-like keys, then the content).
@@ -224,8 +228,9 @@ def is_html(text: str, metadata: Mapping[str, Any] | None = None) -> bool:
 
     Metadata wins when it names a type (``content_type``, ``mime_type``, ``format``, ...): a value
     containing ``"html"`` means HTML, any other value means not. Without it the content is sniffed: a
-    document that starts with ``<!doctype html>``, ``<html>``, ``<head>`` or ``<body>``, or that
-    holds at least three block tags and their closing tags.
+    document that starts with ``<!doctype html>``, ``<html>``, ``<head>`` or ``<body>`` (after an XML
+    declaration and comments), or that holds at least three block tags and their closing tags, within its
+    first 20 000 characters.
 
     Example:
         >>> is_html("<html><body><p>Hi</p></body></html>"), is_html("a < b and c > d")
@@ -236,10 +241,29 @@ def is_html(text: str, metadata: Mapping[str, Any] | None = None) -> bool:
             value = metadata.get(key)
             if isinstance(value, str) and value:
                 return "html" in value.lower()
-    if _HTML_START.match(text):
+    head = text[:_SNIFF_CHARS]
+    if _starts_as_html(head):
         return True
-    opened = _HTML_BLOCK_TAG.findall(text[:20_000])
+    opened = _HTML_BLOCK_TAG.findall(head)
     return len(opened) >= 3 and text.count("</") >= 2
+
+
+def _starts_as_html(text: str) -> bool:
+    """Whether ``text`` opens with an HTML root tag, after an XML declaration and comments.
+
+    The comments are skipped in one linear pass: a regex ``(?:<!--.*?-->\\s*)*`` backtracked exponentially over a
+    run of comments that no root tag follows (22 comments took 0.6 s, each one more doubled it).
+    """
+    at = _SPACE.match(text).end()
+    declaration = _XML_DECLARATION.match(text, at)
+    if declaration:
+        at = _SPACE.match(text, declaration.end()).end()
+    while text.startswith("<!--", at):
+        end = text.find("-->", at + 4)
+        if end < 0:
+            return False
+        at = _SPACE.match(text, end + 3).end()
+    return _HTML_ROOT.match(text, at) is not None
 
 
 def _call_with_timeout(fn: Callable[[], T], timeout: float | None) -> T:
@@ -336,6 +360,13 @@ def _best_block(result: Any) -> str:
     return str(blocks[max(range(len(blocks)), key=lambda i: scores[i] if scores[i] == scores[i] else -math.inf)])
 
 
+def _check_list(value: Any, name: str, kinds: str) -> list[Any]:
+    """Return ``value`` as a list, else raise: a single string would be taken as a list of characters."""
+    if isinstance(value, (str, bytes)) or not isinstance(value, Sequence):
+        raise RagpruneError(f"{name}={value!r:.60} is not valid: use a list of {kinds}.")
+    return list(value)
+
+
 def _check_passage(text: Any, name: str) -> str:
     """Return ``text`` if it is valid Unicode text, else raise: a bad passage is the caller's error, which the
     model would otherwise report as a model error (and fail-open hide)."""
@@ -393,7 +424,8 @@ def prune_passages(question: str, passages: Sequence[str], *, pruner: Any = None
     if not isinstance(question, str) or not question.strip():
         raise RagpruneError(f"question={question!r:.60} is not valid: use a non-empty string.")
     check_text(question, "question")
-    passages = [_check_passage(passage, f"passages[{i}]") for i, passage in enumerate(passages)]
+    passages = [_check_passage(passage, f"passages[{i}]")
+                for i, passage in enumerate(_check_list(passages, "passages", "strings"))]
     if html_flags is None:
         html_flags = [is_html(p) if options.html is None else options.html for p in passages]
     html_flags = list(html_flags)
@@ -408,6 +440,11 @@ def prune_passages(question: str, passages: Sequence[str], *, pruner: Any = None
                         options, passages, flags=html_flags)
 
     try:
+        # the default pruners are built (and the model loaded) before the clock starts: a first call would
+        # otherwise spend its whole timeout loading the model and always fall back
+        pruner = _default_pruner() if pruner is None else pruner
+        if html_pruner is None and any(html_flags):
+            html_pruner = _default_html_pruner()
         outcomes = _call_with_timeout(
             lambda: _run_models(question, passages, html_flags, pruner, html_pruner, options), options.timeout)
     except TimeoutError as err:
@@ -469,16 +506,12 @@ def finish_results(passages: Sequence[str], results: Sequence[PruneResult], *, o
 def _run_models(question: str, passages: list[str], html_flags: list[bool], pruner: Any, html_pruner: Any,
                 options: PruneOptions) -> tuple[list[_Scored], Callable[[str], int], Any]:
     html_ids = [i for i, h in enumerate(html_flags) if h]
-    if pruner is None:
-        pruner = _default_pruner()
     scored: dict[int, _Scored] = {}
     # Stage 1 for HTML passages: the HTML pruner cleans the page and keeps the best blocks (within the
     # budget). Returned as text, its output then goes through the sentence pruner like any passage.
     sources = {i: passages[i] for i, h in enumerate(html_flags) if not h}
     whole: list[tuple[int, str, str, str]] = []
     if html_ids:
-        if html_pruner is None:
-            html_pruner = _default_html_pruner()
         for i in html_ids:
             res = html_pruner.prune(passages[i], question, max_tokens=options.max_tokens)
             if options.html_output == "text":  # the sentence stage then trims a best block over budget
@@ -604,11 +637,14 @@ _DEFAULTS_LOCK = threading.Lock()
 
 
 def _default_pruner() -> Any:
+    """The shared default ``ContextPruner``, its model loaded here (once, under the lock), not in a timed call."""
     with _DEFAULTS_LOCK:
         if "pruner" not in _DEFAULTS:
             from ragprune.sentence.pruner import ContextPruner
 
-            _DEFAULTS["pruner"] = ContextPruner()
+            pruner = ContextPruner()
+            _ = pruner.tokenizer  # loads the model
+            _DEFAULTS["pruner"] = pruner
         return _DEFAULTS["pruner"]
 
 
@@ -687,14 +723,12 @@ def prune_documents(question: str, documents: Sequence[str] | Sequence[Mapping[s
     options = PruneOptions(threshold=threshold, max_tokens=max_tokens, reorder=reorder, top_k=top_k,
                            min_kept=min_kept, on_failure=on_failure, timeout=timeout,
                            max_input_chars=max_input_chars, html=html, html_output=html_output)
-    if isinstance(documents, (str, bytes)) or not isinstance(documents, Sequence):
-        raise RagpruneError(f"documents={documents!r:.60} is not valid: use a list of strings or of dicts.")
+    documents = _check_list(documents, "documents", "strings or of dicts")
     if not isinstance(text_key, str):
         raise RagpruneError(f"text_key={text_key!r} is not valid: use a string.")
     if metadata_key is not None and (not isinstance(metadata_key, str) or metadata_key == text_key):
         raise RagpruneError(f"metadata_key={metadata_key!r} is not valid: use a string other than "
                             f"text_key={text_key!r} (it would replace the text), or None.")
-    documents = list(documents)
     dicts = [isinstance(d, Mapping) for d in documents]
     if not any(dicts):
         texts = [_check_passage(d, f"documents[{i}]") for i, d in enumerate(documents)]

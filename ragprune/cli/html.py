@@ -3,8 +3,9 @@
 Each input line is ``{"question": str or null, "html": str, ...}``; each output line keeps every input field and
 adds ``"pruned_html"`` (the kept blocks inside their ancestors' tags) and ``"text"`` (their plain text). A null or
 missing question selects the query-less mode (boilerplate removed, for indexing). The whole input is validated
-before any page is pruned, and the output is written to a temporary file that replaces ``--out`` only when
-every line succeeded.
+before any page is pruned (no field may hold a lone surrogate or a NaN or infinite number, which the output line
+could not carry), and the output is written to a temporary file that replaces ``--out`` only when every line
+succeeded. A name ending in ``.gz`` is read or written as gzip.
 """
 from __future__ import annotations
 

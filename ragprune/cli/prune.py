@@ -2,8 +2,9 @@
 
 Each input line is ``{"question": str, "contexts": [str, ...], ...}``; each output line keeps every input
 field and adds ``"pruned": [str, ...]`` (same length and order as ``contexts``) and ``"rerank": [float, ...]``.
-The whole input is validated before the model runs, and the output is written to a temporary file that
-replaces ``--out`` only when every line succeeded.
+The whole input is validated before the model runs (no field may hold a lone surrogate or a NaN or infinite
+number, which the output line could not carry), and the output is written to a temporary file that replaces
+``--out`` only when every line succeeded. A name ending in ``.gz`` is read or written as gzip.
 """
 from __future__ import annotations
 

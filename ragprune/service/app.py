@@ -12,9 +12,9 @@ and run as one ``prune_batch`` call; all model calls run one at a time on a sing
 requests that arrive while the model is busy form the next batch.
 
 Limits and errors: a body over ``max_body_bytes`` gets 413; one not sent as ``Content-Type: application/json``
-415; a body that is not UTF-8 JSON, a schema violation, a lone surrogate in any string, a field nested more
-than 64 levels, more than ``max_passages`` contexts or a :class:`RagpruneError` gets 422; an unknown route 404, a
-wrong method 405; anything else 500. Every error body is ``{"error": "<one line>"}``.
+415; a body that is not UTF-8 JSON, a schema violation, a lone surrogate in any string, a NaN or infinite number
+in any field, a field nested more than 64 levels, more than ``max_passages`` contexts or a :class:`RagpruneError`
+gets 422; an unknown route 404, a wrong method 405; anything else 500. Every error body is ``{"error": "<one line>"}``.
 
 Failure policy: on a model error or a request taking longer than ``timeout`` seconds, ``on_failure="open"``
 (the default) answers 200 with the contexts unpruned, ``"rerank"`` of ``null`` and ``"fallback": "<reason>"``
@@ -263,7 +263,16 @@ def _replay(messages: list[dict]) -> Callable[[], Awaitable[dict]]:
 
 
 # Why FastAPI could not parse a JSON body (its 400 "There was an error parsing the body"): like invalid JSON, a 422.
-_UNREADABLE = {UnicodeDecodeError: "not UTF-8 text", RecursionError: "nested too deeply"}
+_UNREADABLE = {UnicodeDecodeError: "not UTF-8 text", RecursionError: "nested too deeply",
+               ValueError: "a number has too many digits"}  # over sys.get_int_max_str_digits()
+
+
+def _echoed(request: Any) -> dict[str, Any]:
+    """The request's fields, echoed in the answer, less a ``fallback`` one (a client resending a fail-open answer):
+    only this request's own fallback may mark the answer."""
+    body = request.model_dump(exclude_unset=True)
+    body.pop("fallback", None)
+    return body
 
 
 def _describe_validation(exc: Any) -> str:
@@ -389,7 +398,7 @@ def create_app(pruner: Any = None, *, model: str | None = None, config: ServiceC
         """Prune the contexts of one question; the answer is the ``ragprune prune`` output line."""
         batcher.stats.requests += 1
         check_passages(request.contexts)
-        body = request.model_dump(exclude_unset=True)
+        body = _echoed(request)
         options = PruneOptions(threshold=request.threshold, max_tokens=request.max_tokens, top_k=request.top_k,
                                min_kept=min(request.min_kept, len(request.contexts)) if request.top_k is None
                                else min(request.min_kept, request.top_k, len(request.contexts)),
@@ -417,7 +426,7 @@ def create_app(pruner: Any = None, *, model: str | None = None, config: ServiceC
         """Score each context's relevance to the question, in [0, 1]."""
         batcher.stats.requests += 1
         check_passages(request.contexts)
-        body = request.model_dump(exclude_unset=True)
+        body = _echoed(request)
         if not request.contexts:
             return {**body, "rerank": []}
         try:

@@ -3,7 +3,8 @@
 ``/prune`` takes one object of the ``ragprune prune`` input-line shape, ``{"question": str,
 "contexts": [str, ...]}`` plus options, and answers with the output-line shape: every input field, plus
 ``"pruned"`` (one string per context, ``""`` for a dropped one) and ``"rerank"`` (one float per context,
-``null`` on a fail-open fallback). A fallback adds ``"fallback": "<reason>"``.
+``null`` on a fail-open fallback). A fallback adds ``"fallback": "<reason>"``; a ``"fallback"`` field sent in
+is never echoed.
 """
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
-from ragprune._io import check_text
+from ragprune._io import check_fields
 from ragprune.errors import RagpruneError
 
 __all__ = ["MAX_DEPTH", "ErrorResponse", "HealthResponse", "PruneRequest", "RerankRequest"]
@@ -33,7 +34,7 @@ class _Request(BaseModel):
         """The answer echoes every field, so refuse what it could not encode (a 500 after the model ran)."""
         try:
             if isinstance(data, dict):  # anything else fails the schema without being echoed
-                _check_echoable(data)
+                check_fields(data, max_depth=MAX_DEPTH)  # pydantic cannot serialise past 255 levels
         except RagpruneError as err:
             raise PydanticCustomError("not_echoable", str(err)) from None
         return data
@@ -44,25 +45,6 @@ class _Request(BaseModel):
         if not value.strip():
             raise ValueError("question must be a non-empty string")
         return value
-
-
-def _check_echoable(data: dict[str, Any]) -> None:
-    """Refuse a lone surrogate in any key or string (JSON allows ``"\\ud800"``; UTF-8 cannot hold it) and nesting
-    deeper than :data:`MAX_DEPTH` (pydantic cannot serialise past 255 levels); iterative, so it cannot overflow.
-    """
-    stack: list[tuple[str, int, Any]] = [("", 0, data)]
-    while stack:
-        path, depth, value = stack.pop()
-        if depth > MAX_DEPTH:
-            raise RagpruneError(f"{path.partition('.')[0]} is nested more than {MAX_DEPTH} levels deep: flatten it.")
-        if isinstance(value, str):
-            check_text(value, path)
-        elif isinstance(value, dict):
-            for key, item in value.items():
-                check_text(key, f"a key in {path}" if path else "a key")  # the bad key cannot go into the message
-                stack.append((f"{path}.{key}" if path else key, depth + 1, item))
-        elif isinstance(value, list):
-            stack.extend((f"{path}.{i}", depth + 1, item) for i, item in enumerate(value))
 
 
 class PruneRequest(_Request):

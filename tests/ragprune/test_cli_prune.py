@@ -1,6 +1,7 @@
 """``ragprune prune``: end to end in-process and in a subprocess, bad input, atomic output."""
 from __future__ import annotations
 
+import gzip
 import json
 import os
 import stat
@@ -83,6 +84,13 @@ def test_threshold_and_budget_shrink_output(tmp_path: Path, tiny_checkpoint: Pat
     ([RECORDS[0], {"question": "q?", "contexts": "one string"}], "line 2: 'contexts' must be a list"),
     ([{"question": "q?", "contexts": ["ok", 7]}], r"line 1: 'contexts'\[1\] must be a string"),
     ([{"question": "  ", "contexts": ["ok"]}], "line 1: 'question' must be a non-empty string"),
+    ([RECORDS[0], {"id": "\ud800x", "question": "q?", "contexts": ["ok"]}],
+     r"line 2: id is not valid Unicode text \(a lone surrogate at character 0\)"),
+    (['{"question": "q?", "contexts": ["ok"], "meta": {"score": NaN}}'], "line 1: meta.score is nan: use a finite"),
+    (['{"question": "q?", "contexts": ["ok"], "score": -Infinity}'], "line 1: score is -inf: use a finite"),
+    ([RECORDS[0], "[" * 5000 + "]" * 5000], r"line 2 is not valid JSON \(nested too deeply\)"),
+    (['{"question": "q?", "contexts": ["ok"], "id": ' + "1" * 5000 + "}"],
+     r"line 1 is not valid JSON \(a number has too many digits\)"),
 ])
 def test_bad_records_fail_with_line_number_and_no_output(tmp_path: Path, tiny_checkpoint: Path, lines: list,
                                                          message: str, capsys: pytest.CaptureFixture[str]) -> None:
@@ -95,6 +103,43 @@ def test_bad_records_fail_with_line_number_and_no_output(tmp_path: Path, tiny_ch
     assert __import__("re").search(message, err), err
     assert not out.exists()
     assert list(tmp_path.glob(".out.jsonl*")) == []  # no temp file left behind
+
+
+def test_html_command_checks_every_field_too(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Only the command's own fields were checked: a bad extra field crashed the write after the whole run."""
+    src = _write(tmp_path / "in.jsonl", [{"id": "\ud800x", "html": "<p>x</p>"}])
+    assert main(["html", "--in", str(src), "--out", str(tmp_path / "o.jsonl")]) == 2
+    err = capsys.readouterr().err
+    assert err == f"ragprune: error: {src}: line 1: id is not valid Unicode text (a lone surrogate at character 0).\n"
+
+
+@pytest.mark.parametrize("damage", ["truncated", "corrupt"])
+def test_a_damaged_gzip_input_is_a_one_line_error(tmp_path: Path, damage: str,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    """A truncated stream raised EOFError and a corrupt one zlib.error: tracebacks, not the OSError handled."""
+    data = gzip.compress("".join(json.dumps(r) + "\n" for r in RECORDS * 50).encode())
+    if damage == "truncated":
+        data = data[:len(data) // 2]
+    else:
+        data = data[:20] + bytes(b ^ 0xFF for b in data[20:60]) + data[60:]
+    src = tmp_path / "in.jsonl.gz"
+    src.write_bytes(data)
+    assert main(["prune", "--in", str(src), "--out", str(tmp_path / "o.jsonl")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"ragprune: error: {src}: cannot read line ") and err.count("\n") == 1
+
+
+def test_gz_output_is_gzip_and_can_be_fed_back(tmp_path: Path, tiny_checkpoint: Path) -> None:
+    """The input is read as gzip by its .gz name; the output of the same name was plain text."""
+    src = _write(tmp_path / "in.jsonl", RECORDS)
+    first, second = tmp_path / "first.jsonl.gz", tmp_path / "second.jsonl"
+    base = ["--threshold", "0", "--model", str(tiny_checkpoint)]
+    assert main(["prune", "--in", str(src), "--out", str(first), *base]) == 0
+    with gzip.open(first, "rt", encoding="utf-8") as handle:
+        rows = [json.loads(line) for line in handle]
+    assert [row["id"] for row in rows] == [1, 2, 3] and rows[1]["question"] == "Где Москва?"
+    assert main(["prune", "--in", str(first), "--out", str(second), *base]) == 0
+    assert [json.loads(line) for line in second.read_text(encoding="utf-8").splitlines()] == rows
 
 
 def test_existing_output_untouched_on_error(tmp_path: Path, tiny_checkpoint: Path) -> None:

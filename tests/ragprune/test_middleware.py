@@ -8,6 +8,7 @@ import re
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import numpy as np
@@ -104,6 +105,17 @@ def test_is_html_sniffing_and_metadata():
     assert not is_html(HTML, {"mime_type": "text/plain"})
 
 
+def test_is_html_skips_leading_comments_in_linear_time():
+    """The comment skip was a backtracking regex: 22 leading comments took 0.6 s, each one more doubled it."""
+    comments = "<!-- generated file: do not edit -->\n" * 200
+    start = time.monotonic()
+    assert not is_html(comments + "Shakespeare wrote Hamlet.")
+    assert is_html(comments + "<!DOCTYPE html><html><body>x</body></html>")
+    assert time.monotonic() - start < 1.0
+    assert is_html('<?xml version="1.0"?>\n<!-- a <b> --> <!-- c --><html>')
+    assert not is_html("<!-- never closed <html>")
+
+
 def test_html_goes_through_html_pruner_and_gets_rerank():
     html_pruner, pruner = FakeHtmlPruner(), FakePruner()
     out = prune_documents(QUESTION, [{"text": HTML, "id": 1}, {"text": PARIS, "id": 2}], pruner=pruner,
@@ -155,6 +167,28 @@ def test_html_pruner_error_follows_policy():
     with pytest.raises(RagpruneError):
         prune_documents(QUESTION, [HTML], pruner=FakePruner(), html_pruner=FakeHtmlPruner(fail=KeyError("x")),
                         on_failure="closed")
+
+
+def test_default_model_loads_before_the_timeout_starts(monkeypatch):
+    """The default pruner loaded its model inside the timed call, so a first call always timed out unpruned."""
+    class LazyPruner(FakePruner):
+        """Loads its model on first use, as ContextPruner does; reading ``tokenizer`` loads it."""
+        loaded = False
+
+        @property
+        def tokenizer(self):
+            if not self.loaded:
+                time.sleep(0.5)  # loading the model
+                self.loaded = True
+
+        def prune(self, *args, **kwargs):
+            _ = self.tokenizer
+            return super().prune(*args, **kwargs)
+
+    monkeypatch.setattr("ragprune.sentence.pruner.ContextPruner", LazyPruner)
+    monkeypatch.setattr(mw, "_DEFAULTS", {})
+    out = prune_documents(QUESTION, [{"text": PARIS}], timeout=0.25)
+    assert out[0]["ragprune"]["fallback"] is None and out[0]["text"] == "Paris is the capital of France."
 
 
 def test_timeout_fails_open_and_closed():
@@ -269,6 +303,8 @@ def test_bad_document_is_a_one_line_error_before_any_model_call(documents, kwarg
     (QUESTION, [PARIS, "x\udc00"], "passages[1] is not valid Unicode text (a lone surrogate at character 1)."),
     ("Who\ud800?", [PARIS], "question is not valid Unicode text (a lone surrogate at character 3)."),
     (QUESTION, [b"x"], "passages[0] is bytes: the text must be a str (decode it first)."),
+    (QUESTION, "one passage", "passages='one passage' is not valid: use a list of strings."),
+    (QUESTION, None, "passages=None is not valid: use a list of strings."),
 ])
 def test_prune_passages_refuses_bad_text_for_the_adapters_too(question, passages, message):
     with pytest.raises(RagpruneError, match=f"^{re.escape(message)}$"):

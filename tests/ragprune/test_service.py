@@ -137,11 +137,22 @@ def test_invalid_json_and_passage_count_and_body_size(url):
     ("/prune", b'{"question": "q\\ud800", "contexts": ["a b."]}', "body: question is not valid Unicode"),
     ("/prune", b'{"question": "q", "contexts": ["a b."], "m": ' + b"[" * 500 + b"]" * 500 + b"}",
      "body: m is nested more than 64 levels"),
+    ("/prune", b'{"question": "q", "contexts": ["a b."], "score": NaN}', "body: score is nan: use a finite number"),
+    ("/rerank", b'{"question": "q", "contexts": ["a b."], "m": {"x": [1e999]}}', "body: m.x.0 is inf: use a finite"),
 ])
 def test_surrogates_and_deep_nesting_in_any_field_get_422(url, path, raw, where):
     response = httpx.post(url + path, content=raw, headers={"content-type": "application/json"})
     assert response.status_code == 422 and set(response.json()) == {"error"}
     assert response.json()["error"].startswith(where) and "\n" not in response.json()["error"]
+
+
+def test_an_integer_too_long_to_read_is_invalid_json_422():
+    """Python's json refuses an integer over 4300 digits with a ValueError, which FastAPI answered as a 400."""
+    raw = b'{"question": "q", "contexts": ["a"], "id": ' + b"1" * 5000 + b"}"
+    with serving(FakePruner(), warmup=False) as base:
+        response = httpx.post(base + "/rerank", content=raw, headers={"content-type": "application/json"})
+    assert response.status_code == 422
+    assert response.json() == {"error": "body is not valid JSON (a number has too many digits)"}
 
 
 @pytest.mark.parametrize("method, path, raw, status, where", [
@@ -229,6 +240,16 @@ def test_model_error_fail_open_and_fail_closed():
         response = post(base, "/prune", body)
         assert response.status_code == 503 and "model_error" in response.json()["error"]
         assert post(base, "/rerank", body).status_code == 503
+
+
+def test_a_resent_fail_open_answer_is_not_marked_fallback_when_it_succeeds(url):
+    """Unknown fields are echoed, so a client retrying a fail-open answer got a pruned answer still marked."""
+    previous = {"question": QUESTION, "contexts": [PARIS], "pruned": [PARIS], "rerank": [None], "fallback": "timeout"}
+    out = post(url, "/prune", previous).json()
+    assert out["pruned"] == ["Paris is the capital of France."] and "fallback" not in out
+    out = post(url, "/rerank", previous).json()
+    assert out["rerank"] == [1.0] and "fallback" not in out
+    assert "fallback" not in post(url, "/prune", {**previous, "contexts": []}).json()
 
 
 def test_timeout_fail_open_and_fail_closed():
