@@ -42,7 +42,10 @@ def build_report(*, n_rows: int, indices: npt.NDArray[np.int64], scores: npt.NDA
     if per_class_omitted is not None:
         report["per_class_omitted"] = per_class_omitted
     elif labels is not None:
-        label_list = [str(x) for x in np.asarray(labels).tolist()]
+        from datapruner._labels import is_missing
+
+        # a missing label (None, or a NaN: each NaN would be a class "nan") is counted under "None"
+        label_list = [str(None if is_missing(x) else x) for x in np.asarray(labels, dtype=object).tolist()]
         before = Counter(label_list)
         after = Counter(label_list[i] for i in indices.tolist())
         report["per_class"] = {c: {"before": before[c], "after": after.get(c, 0)} for c in sorted(before)}

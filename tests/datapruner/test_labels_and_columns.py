@@ -167,6 +167,14 @@ def test_training_refuses_nan_labels_as_missing():
         train(labelled, test=_nan_labelled(), text_column="x", model_type="mlp", epochs=1)
 
 
+def test_report_counts_nan_labels_under_none_not_as_a_class():
+    # every NaN was a class "nan" of the per-class report, though no strategy takes it for one
+    sel = datapruner.select_rows(_nan_labelled(), method="random", keep=0.5)
+    assert sorted(sel.report["per_class"]) == ["0.0", "1.0", "None"]
+    assert sel.report["per_class"]["None"]["before"] == 2
+    assert sum(c["after"] for c in sel.report["per_class"].values()) == 4
+
+
 def test_is_missing_covers_none_and_every_float_nan():
     from datapruner._labels import is_missing
 
