@@ -50,7 +50,47 @@ def _components(n: int, rows: npt.NDArray[np.int64], cols: npt.NDArray[np.int64]
 
 def _dedup_cluster(emb: npt.NDArray[np.float32], centroid_sims: npt.NDArray[np.float32], threshold: float,
                    representative: str) -> tuple[npt.NDArray[np.float64], list[npt.NDArray[np.int64]]]:
-    """Return (score of each member, duplicate groups as local indices, representative first) for one cluster."""
+    """Return (score of each member, duplicate groups as local indices, representative first) for one cluster.
+
+    Exact copies (equal embeddings) are always in one group when ``threshold < 1``, so each set of copies is
+    compared once, as one row, and expanded afterwards: a cluster of 100,000 copies costs one comparison, not 10**10.
+    """
+    m = emb.shape[0]
+    if threshold >= 1.0 or m < 2:
+        return _dedup_rows(emb, centroid_sims, threshold, representative)
+    _, first, inverse, counts = np.unique(emb, axis=0, return_index=True, return_inverse=True, return_counts=True)
+    if counts.size == m:
+        return _dedup_rows(emb, centroid_sims, threshold, representative)
+    order = np.argsort(first)  # uniques by first occurrence: ties resolve to the lowest row, as without collapsing
+    rank = np.empty_like(order)
+    rank[order] = np.arange(order.size)
+    unique_of = rank[inverse.ravel()]  # row -> its unique's position in first-occurrence order
+    first, counts = first[order], counts[order]
+    nn_unique, unique_groups = _dedup_rows(emb[first], centroid_sims[first], threshold, representative)
+    copies = np.split(np.argsort(unique_of, kind="stable"), np.cumsum(counts)[:-1])  # ascending rows per unique
+    scores = nn_unique[unique_of]
+    # a copy's highest similarity to another row is the one to its twin (the matmul would give u.u, clipped)
+    self_sims = np.minimum(np.einsum("ij,ij->i", emb[first], emb[first]).astype(np.float64), 1.0)
+    copied = counts > 1
+    scores[np.flatnonzero(copied[unique_of])] = np.maximum(scores, self_sims[unique_of])[copied[unique_of]]
+    groups: list[npt.NDArray[np.int64]] = []
+    grouped = np.zeros(counts.size, dtype=bool)
+    for group in unique_groups:
+        grouped[group] = True
+        rep = copies[group[0]][0]
+        scores[rep] = nn_unique[group[0]]  # a kept row scores its highest similarity outside its group
+        rest = np.sort(np.concatenate([copies[group[0]][1:], *(copies[u] for u in group[1:])]))
+        groups.append(np.concatenate([[rep], rest]).astype(np.int64))
+    for u in np.flatnonzero(copied & ~grouped):  # copies with no other near-duplicate: a group of their own
+        scores[copies[u][0]] = nn_unique[u]
+        groups.append(copies[u].astype(np.int64))
+    groups.sort(key=lambda g: int(g[0]))
+    return scores, groups
+
+
+def _dedup_rows(emb: npt.NDArray[np.float32], centroid_sims: npt.NDArray[np.float32], threshold: float,
+                representative: str) -> tuple[npt.NDArray[np.float64], list[npt.NDArray[np.int64]]]:
+    """``_dedup_cluster`` on every row as it is: blockwise similarities, links above ``threshold``, components."""
     m = emb.shape[0]
     nn_sim = np.full(m, -1.0, dtype=np.float64)
     if m < 2:

@@ -171,3 +171,32 @@ def test_bad_inputs():
         SemDedupScorer().score_embeddings(np.array([[np.nan, 1.0], [1.0, 0.0]], dtype=np.float32))
     with pytest.raises(DataprunerError, match="shape"):
         SemDedupScorer().score_embeddings(np.ones(3, dtype=np.float32))
+
+
+@pytest.mark.parametrize("representative", ["farthest", "closest"])
+def test_exact_copies_compared_once_give_what_comparing_every_row_gives(representative):
+    from datapruner.scorers.semdedup import _dedup_cluster, _dedup_rows
+
+    rng = np.random.default_rng(3)
+    base = rng.normal(size=(30, 16)).astype(np.float32)
+    near = base[:10] + 0.05 * rng.normal(size=(10, 16)).astype(np.float32)  # near-duplicates of some bases
+    emb = np.concatenate([base, near, base[rng.integers(0, 30, 60)]])  # copies, some of near-duplicated rows
+    emb = emb[rng.permutation(len(emb))]
+    emb /= np.linalg.norm(emb, axis=1, keepdims=True)
+    central = (emb @ emb.mean(axis=0)).astype(np.float32)
+    scores, groups = _dedup_cluster(emb, central, 0.95, representative)
+    every_row_scores, every_row_groups = _dedup_rows(emb, central, 0.95, representative)
+    assert sorted(g.tolist() for g in groups) == sorted(g.tolist() for g in every_row_groups)
+    np.testing.assert_allclose(scores, every_row_scores, atol=1e-6)
+    assert len(groups) > 10 and max(map(len, groups)) > 3
+
+
+def test_many_exact_copies_are_fast():
+    x = np.concatenate([np.tile([[1.0, 0.0, 0.0]], (200_000, 1)), [[0.0, 1.0, 0.0], [0.0, 0.0, 1.0]]])
+    scorer = SemDedupScorer(max_similarity=0.95, n_clusters=1)
+    import time
+
+    started = time.perf_counter()
+    scorer.score_embeddings(x.astype(np.float32))
+    assert time.perf_counter() - started < 10  # comparing every row: 4 * 10**10 products, minutes
+    assert [g.size for g in scorer.duplicate_groups_] == [200_000] and scorer.is_duplicate_.sum() == 199_999
